@@ -1,0 +1,143 @@
+"""Browser chat over your articles: `python app.py` (builds the index from seeds/ on first start)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from qa import Assistant, Config  # noqa: E402
+from qa.articles import LoadResult  # noqa: E402
+from qa.chat import Turn, add_pasted, add_uploads, article_rows, ask, escape, report_text  # noqa: E402
+
+EXAMPLES = ["Who urged members of the alliance to ramp up ammunition production?",
+            "Which city has the Wagner group made advances near?",
+            "How many Russian soldiers were killed in a single day?",
+            "What will the U.S. and Germany equip Ukraine with?"]
+CSS = "mark { background: #ffe58a; padding: 0 2px; } .qa-answer { margin: 0.2em 0; }"
+
+
+def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4) -> gr.Blocks:
+    def respond(message: str, chat: list, turns: list):
+        if not (message or "").strip():
+            return "", chat, turns
+        reply, turn = ask(assistant, message, [Turn(**t) for t in turns])
+        turns = turns + ([{"question": turn.question, "answer": turn.answer}] if turn else [])
+        chat = chat + [{"role": "user", "content": escape(message)},
+                       {"role": "assistant", "content": reply}]
+        return "", chat, turns
+
+    def api_answer(question: str, k: int = 5) -> dict:
+        return assistant.answer(question, k=int(k)).to_dict()
+
+    def refresh():
+        rows = article_rows(assistant)
+        return rows, gr.update(choices=[r[1] for r in rows], value=None)
+
+    def upload(files, progress=gr.Progress(track_tqdm=True)):
+        report, result = add_uploads(assistant, files or [], articles_dir)
+        return (report_text(report, result), None, *refresh())
+
+    def paste(title, text, progress=gr.Progress(track_tqdm=True)):
+        report, result = add_pasted(assistant, title, text, articles_dir)
+        cleared = ("", "") if report else (title, text)
+        return (report_text(report, result), *cleared, *refresh())
+
+    def remove(article_id):
+        if not article_id:
+            return "Choose an article to remove.", *refresh()
+        report = assistant.remove([article_id])
+        note = (f"<br>Its file stays in {articles_dir}; delete it there to keep a rebuild from adding it back."
+                if report.removed else "")
+        return report_text(report, LoadResult(errors=report.errors)) + note, *refresh()
+
+    def rebuild(progress=gr.Progress(track_tqdm=True)):
+        progress(0, desc="Reading articles")
+        loaded = assistant.load([articles_dir])
+        if not loaded.articles:
+            return report_text(None, loaded) + "<br>The index was not changed.", *refresh()
+        progress(0.1, desc=f"Embedding {len(loaded.articles)} articles")
+        report = assistant.rebuild(loaded.articles, progress=True)
+        return report_text(report, loaded), *refresh()
+
+    with gr.Blocks(title="Article QA") as demo:
+        gr.Markdown("## Ask your articles\nAnswers are exact quotes from the articles, with their source.")
+        with gr.Tab("Chat"):
+            chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="chat",
+                                 placeholder="Ask a question about the articles.")
+            turns = gr.State([])
+            with gr.Row():
+                box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=8, elem_id="question",
+                                 max_length=2000)
+                send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            gr.Examples(EXAMPLES, inputs=box, label="Try")
+            clear = gr.Button("New conversation", size="sm")
+            for trigger in (box.submit, send.click):
+                trigger(respond, [box, chatbot, turns], [box, chatbot, turns], api_visibility="private",
+                        concurrency_limit=concurrency, concurrency_id="chat")
+            clear.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
+        with gr.Tab("Articles"):
+            table = gr.Dataframe(headers=["title", "id", "chunks", "date"], value=article_rows(assistant),
+                                 interactive=False, elem_id="articles")
+            status = gr.HTML(elem_id="status")
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(label="Upload articles (.txt .md .html .json .jsonl)", file_count="multiple",
+                                    elem_id="upload")
+                    add_btn = gr.Button("Add uploaded files", elem_id="add-files")
+                with gr.Column():
+                    title = gr.Textbox(label="Title", elem_id="paste-title")
+                    text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text")
+                    paste_btn = gr.Button("Add pasted article", elem_id="add-paste")
+            with gr.Row():
+                choice = gr.Dropdown(label="Article to remove", choices=[r[1] for r in article_rows(assistant)])
+                remove_btn = gr.Button("Remove article", variant="stop")
+                rebuild_btn = gr.Button("Rebuild index", elem_id="rebuild")
+            writes = dict(concurrency_limit=1, concurrency_id="writes", api_visibility="private")
+            add_btn.click(upload, files, [status, files, table, choice], **writes)
+            paste_btn.click(paste, [title, text], [status, title, text, table, choice], **writes)
+            remove_btn.click(remove, choice, [status, table, choice], **writes)
+            rebuild_btn.click(rebuild, None, [status, table, choice], **writes)
+            demo.load(refresh, None, [table, choice], api_visibility="private")
+        gr.api(api_answer, api_name="answer", concurrency_limit=concurrency, concurrency_id="chat")
+    demo.queue(default_concurrency_limit=concurrency)
+    return demo
+
+
+def parse_args(argv=None):
+    env = os.environ.get
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--host", default=env("QA_HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(env("QA_PORT", "7860")))
+    p.add_argument("--index", type=Path, default=env("QA_INDEX"))
+    p.add_argument("--articles", type=Path, default=env("QA_ARTICLES"), help="folder of articles (default seeds/)")
+    p.add_argument("--concurrency", type=int, default=int(env("QA_CONCURRENCY", "4")))
+    p.add_argument("--share", action="store_true", help="create a public Gradio link (off by default)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    assistant = Assistant(Config().with_(index_dir=args.index, articles_dir=args.articles))
+    print(f"Loading models and the index at {assistant.config.index_dir} …", flush=True)
+    report = assistant.ensure_index(progress=True)
+    if report is not None:
+        print(f"Built the index from {assistant.config.articles_dir}: {report.summary()}", flush=True)
+        for line in report.errors:
+            print(f"warning: {line}", file=sys.stderr)
+    assistant.answer("warm up")  # load the reader before the first person asks
+    user, password = os.environ.get("QA_USERNAME"), os.environ.get("QA_PASSWORD")
+    demo = build_ui(assistant, Path(assistant.config.articles_dir), args.concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                auth=(user, password) if user and password else None,
+                max_file_size=assistant.config.max_file_bytes, css=CSS, footer_links=["api"])
+
+
+if __name__ == "__main__":
+    main()

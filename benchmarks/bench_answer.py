@@ -1,0 +1,114 @@
+"""End-to-end quality and speed of `answer()` on the SQuAD v1.1 tuning split, plus no-answer calibration.
+
+Index: all 48 dev articles. Questions: those of the first 24 dev articles (the tuning split; the last
+24 are never used for tuning) and 500 train questions whose articles are not indexed (out-of-corpus).
+The run keeps every span (no threshold), so the threshold and the confidence fit are computed from
+the same rows. Run: python benchmarks/bench_answer.py [--every N] [--k 5] [--mode hybrid]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+from common import RESULTS, squad, write_results
+
+from qa.config import Config
+from qa.evaluation import evaluate, squad_articles, summarize
+from qa.pipeline import Assistant
+from qa.store import Snapshot
+
+TUNING_ARTICLES = 24
+MAX_IN_CORPUS_REFUSED = 0.08  # target is <= 10%; keep a margin
+
+
+def dev_index(config: Config, articles) -> None:
+    """Build the dev index once per chunking setting; reuse it across runs."""
+    try:
+        snap = Snapshot.open(config.index_dir)
+        if snap.manifest.chunk_tokens == config.chunk_tokens and snap.manifest.articles == len(articles):
+            return
+    except Exception:
+        pass
+    Assistant(config).rebuild(articles, progress=True)
+
+
+def out_of_corpus(n: int) -> list:
+    train = squad("train")
+    items = squad_articles(train)[1]
+    step = max(1, len(items) // n)
+    picked = items[::step][:n]
+    for item in picked:
+        item.answers, item.article_id, item.gold_spans = [], None, []
+    return picked
+
+
+def fit_threshold(rows: list[dict]) -> float:
+    """The highest margin threshold that refuses at most MAX_IN_CORPUS_REFUSED of answerable questions."""
+    margins = sorted(r["margin"] for r in rows if r["answers"])
+    return float(margins[int(MAX_IN_CORPUS_REFUSED * len(margins))]) - 1e-6
+
+
+def fit_confidence(rows: list[dict]) -> tuple[float, float]:
+    """Logistic regression of 'exact match' on the margin: P(right | margin) = sigmoid(a * margin + b)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[r["margin"]] for r in rows if r["answers"]])
+    y = np.array([r["em"] for r in rows if r["answers"]])
+    model = LogisticRegression(C=100.0).fit(x, y)
+    return float(model.coef_[0][0]), float(model.intercept_[0])
+
+
+def apply_threshold(rows: list[dict], threshold: float) -> list[dict]:
+    out = []
+    for r in rows:
+        found = r["margin"] > threshold
+        out.append({**r, "found": found, "em": r["em"] if found else 0.0, "f1": r["f1"] if found else 0.0})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--every", type=int, default=1, help="use every Nth tuning question (1 = all 5,696)")
+    ap.add_argument("--k", type=int, default=None)
+    ap.add_argument("--mode", default=None)
+    ap.add_argument("--chunk-tokens", type=int, default=None)
+    ap.add_argument("--ooc", type=int, default=500)
+    ap.add_argument("--name", default="answer")
+    args = ap.parse_args()
+    base = Config()
+    config = base.with_(index_dir=RESULTS.parent / "data" / f"index-dev-{args.chunk_tokens or base.chunk_tokens}",
+                        null_margin_threshold=-math.inf, retrieval=args.mode, k=args.k,
+                        chunk_tokens=args.chunk_tokens)
+    dev = squad("dev")
+    articles, items = squad_articles(dev)
+    tuning_titles = {doc["title"] for doc in dev["data"][:TUNING_ARTICLES]}
+    tuning = [i for i in items if i.article_id in tuning_titles][:: args.every]
+    dev_index(config, articles)
+    assistant = Assistant(config)
+    assistant.answer("warm up the models")
+    report = evaluate(assistant, tuning + out_of_corpus(args.ooc // args.every), k=config.k, progress=True)
+    raw = report.rows
+    threshold, (a, b) = fit_threshold(raw), fit_confidence(raw)
+    configured = apply_threshold(raw, base.null_margin_threshold)
+    fitted = apply_threshold(raw, threshold)
+    results = {"config": {"k": config.k, "mode": str(config.retrieval.value), "chunk_tokens": config.chunk_tokens,
+                          "questions_every": args.every},
+               "configured_threshold": base.null_margin_threshold, "at_configured_threshold": summarize(configured, config.k),
+               "fitted_threshold": round(threshold, 3), "at_fitted_threshold": summarize(fitted, config.k),
+               "no_threshold": summarize(raw, config.k), "confidence_fit": {"a": round(a, 4), "b": round(b, 4)}}
+    (RESULTS / f"{args.name}-rows.json").write_text(json.dumps(raw))
+    lines = [f"# answer() on the SQuAD v1.1 tuning split ({len(tuning)} questions + {args.ooc // args.every} out-of-corpus)",
+             "", f"k={config.k}, retrieval={config.retrieval.value}, chunk_tokens={config.chunk_tokens}", "",
+             "| metric | configured threshold | fitted threshold | no threshold |", "|---|---|---|---|"]
+    for key in results["at_configured_threshold"]:
+        lines.append(f"| {key} | {results['at_configured_threshold'][key]} | {results['at_fitted_threshold'].get(key)} "
+                     f"| {results['no_threshold'].get(key)} |")
+    lines += ["", f"configured threshold {base.null_margin_threshold}, fitted {threshold:.3f}; "
+              f"confidence = sigmoid({a:.4f} * margin + {b:.4f})"]
+    write_results(args.name, results, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The `answer()` API: retrieve passages, read spans, decide whether the articles hold an answer."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+
+from .articles import LoadResult, load_paths
+from .config import Config
+from .embedding import Embedder
+from .indexing import IndexReport, Indexer, ensure_index
+from .reader import Reader
+from .retrieval import Retriever
+from .schema import Answer, Article, Passage, Span
+from .store import ArticleInfo, IndexMissing, Snapshot, current_generation
+
+MAX_K = 50
+_models: dict[tuple[str, str], object] = {}
+_models_lock = threading.Lock()
+
+
+def _shared(kind: str, name: str, factory):
+    """Models are loaded once per process and shared by every Assistant."""
+    with _models_lock:
+        if (kind, name) not in _models:
+            _models[(kind, name)] = factory()
+        return _models[(kind, name)]
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise ValueError("the question must be text")
+    question = " ".join(question.split())
+    if not question:
+        raise ValueError("the question is empty; type a question about the articles")
+    if len(question) > max_chars:
+        raise ValueError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
+    if not any(ch.isalnum() for ch in question):
+        raise ValueError("the question has no words, only punctuation or symbols")
+    return question
+
+
+def validate_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k (passages to read) must be a whole number from 1 to {MAX_K}, got {k!r}")
+    return k
+
+
+class Assistant:
+    """Question answering over one index folder; safe to call from many threads."""
+
+    def __init__(self, config: Config | None = None, **overrides):
+        self.config = (config or Config()).with_(**overrides)
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    # Components, loaded on first use.
+    @property
+    def embedder(self) -> Embedder:
+        c = self.config
+        return _shared("embedder", c.embedding_model, lambda: Embedder(c.embedding_model, c.embed_batch_size))
+
+    @property
+    def reader(self) -> Reader:
+        c = self.config
+        key = f"{c.reader_model}|{c.reader_max_length}|{c.reader_stride}|{c.max_answer_tokens}|{c.nested_margin}"
+        return _shared("reader", key, lambda: Reader(c.reader_model, c.reader_max_length, c.reader_stride,
+                                                     c.max_answer_tokens, c.nested_margin))
+
+    @property
+    def retriever(self) -> Retriever:
+        return Retriever(self.embedder, self.config.retrieval, self.config.rrf_k)
+
+    def snapshot(self) -> Snapshot:
+        """The live generation; reopened when another writer (CLI, app) swapped in a new one."""
+        gen = current_generation(self.config.index_dir)
+        with self._lock:
+            if self._snapshot is None or gen != self._snapshot.path:
+                snap = Snapshot.open(self.config.index_dir)
+                snap.manifest.check(self.embedder.name, self.embedder.dimension, Path(self.config.index_dir))
+                self._snapshot = snap  # the old one stays usable by questions still reading it
+            return self._snapshot
+
+    # Questions.
+    def search(self, query: str, k: int | None = None) -> list[Passage]:
+        query = validate_question(query, self.config.max_question_chars)
+        return self.retriever.run(self._nonempty_snapshot(), query, validate_k(self.config.k if k is None else k))
+
+    def answer(self, question: str, *, k: int | None = None, query: str | None = None) -> Answer:
+        """Answer `question`; `query` (default: the question) is what retrieval searches for."""
+        t0 = time.perf_counter()
+        question = validate_question(question, self.config.max_question_chars)
+        query = validate_question(query, self.config.max_question_chars) if query else question
+        k = validate_k(self.config.k if k is None else k)
+        passages = self.retriever.run(self._nonempty_snapshot(), query, k)
+        t1 = time.perf_counter()
+        result = self.read(question, query, passages)
+        result.timings_ms = {"retrieve": round((t1 - t0) * 1000, 1), "read": result.timings_ms["read"],
+                             "total": round((time.perf_counter() - t0) * 1000, 1)}
+        return result
+
+    def read(self, question: str, query: str, passages: list[Passage]) -> Answer:
+        """Pick the answer span from already retrieved passages (or decide there is none)."""
+        t0 = time.perf_counter()
+        spans = self.reader.run(question, passages, self.config.n_alternatives + 1)
+        result = self._compose(question, query, passages, spans)
+        result.timings_ms = {"read": round((time.perf_counter() - t0) * 1000, 1)}
+        return result
+
+    def confidence(self, margin: float) -> float:
+        """Calibrated probability that the answer is right (logistic fit on the tuning split)."""
+        return 1.0 / (1.0 + math.exp(-(self.config.confidence_a * margin + self.config.confidence_b)))
+
+    def _nonempty_snapshot(self) -> Snapshot:
+        snap = self.snapshot()
+        if snap.manifest.chunks == 0:
+            raise IndexMissing(f"no articles indexed in {self.config.index_dir} — run `qa build` or `qa add PATH`")
+        return snap
+
+    def _compose(self, question: str, query: str, passages: list[Passage], spans: list[Span]) -> Answer:
+        by_chunk = {p.chunk_id: p for p in passages}
+        shown = [_passage_dict(p) for p in passages]
+        best = spans[0] if spans else None
+        if best is None or best.margin <= self.config.null_margin_threshold:
+            margin = best.margin if best else -math.inf
+            conf = 1.0 - self.confidence(margin) if best else 1.0
+            return Answer(question=question, text="", found=False, confidence=round(conf, 4), passages=shown,
+                          query=query, reader_score=best.score if best else 0.0,
+                          null_score=best.null_score if best else 0.0)
+        p = by_chunk[best.chunk_id]
+        alternatives = [dict(_span_dict(s, by_chunk[s.chunk_id]), confidence=round(self.confidence(s.margin), 4))
+                        for s in spans[1:]]
+        return Answer(question=question, text=best.text, found=True, confidence=round(self.confidence(best.margin), 4),
+                      article_id=p.article.id, article_title=p.article.title, source=p.article.source,
+                      published=p.article.published, start=best.start, end=best.end, passage=p.chunk.text,
+                      passage_start=best.passage_start, passage_end=best.passage_end, retrieval_score=p.score,
+                      reader_score=best.score, null_score=best.null_score, alternatives=alternatives,
+                      passages=shown, query=query)
+
+    # Articles.
+    def indexer(self) -> Indexer:
+        return Indexer(self.config, self.embedder)
+
+    def load(self, paths: Iterable[Path | str]) -> LoadResult:
+        return load_paths(paths, self.config.max_file_bytes)
+
+    def add(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
+        return self.indexer().update(add=articles, progress=progress)
+
+    def remove(self, ids: Iterable[str]) -> IndexReport:
+        return self.indexer().update(remove=ids)
+
+    def rebuild(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
+        return self.indexer().build(articles, progress=progress)
+
+    def ensure_index(self, progress: bool = False) -> IndexReport | None:
+        return ensure_index(self.config, self.embedder, progress)
+
+    def articles(self) -> list[ArticleInfo]:
+        return self.snapshot().articles()
+
+
+def _passage_dict(p: Passage) -> dict:
+    return {"chunk_id": p.chunk_id, "article_id": p.article.id, "title": p.article.title, "source": p.article.source,
+            "text": p.chunk.text, "start": p.chunk.start, "end": p.chunk.end, "score": round(p.score, 5),
+            "rank": p.rank}
+
+
+def _span_dict(s: Span, p: Passage) -> dict:
+    return {"text": s.text, "article_id": p.article.id, "article_title": p.article.title, "source": p.article.source,
+            "start": s.start, "end": s.end, "passage_start": s.passage_start, "passage_end": s.passage_end,
+            "reader_score": round(s.score, 4), "null_score": round(s.null_score, 4), "chunk_id": s.chunk_id}
+
+
+_default: Assistant | None = None
+_default_lock = threading.Lock()
+
+
+def default_assistant() -> Assistant:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Assistant()
+        return _default
+
+
+def answer(question: str, *, k: int | None = None, query: str | None = None) -> Answer:
+    """Answer from the default index (built from `seeds/` on first use); models load once."""
+    assistant = default_assistant()
+    assistant.ensure_index()
+    return assistant.answer(question, k=k, query=query)

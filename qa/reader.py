@@ -1,0 +1,180 @@
+"""Extractive reader: picks exact, whole-word answer spans from passages (our own span decoding)."""
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .schema import Passage, Span
+
+EDGE_PUNCT = ",;:!?\"'“”‘’«»()[]{}<>—–-…*"
+CONNECTORS = "-'’.,/&"
+TOP_TOKENS = 20
+KEEP_PER_WINDOW = 40
+NESTED_POOL = 40
+MAX_WORD_GROWTH = 40
+CJK_START = 0x2E80
+LEADING_PUNCT = EDGE_PUNCT + "."
+PUNCTUATION = frozenset(string.punctuation)
+
+
+class Reader:
+    """An `AutoModelForQuestionAnswering` checkpoint (local folder or hub name), run as float32 on CPU."""
+
+    def __init__(self, name_or_path: str, max_length: int = 384, stride: int = 128,
+                 max_answer_tokens: int = 30, nested_margin: float = 0.0, device: str = "cpu"):
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        local = Path(name_or_path).exists()
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local)
+        self.model = AutoModelForQuestionAnswering.from_pretrained(
+            name_or_path, dtype=torch.float32, local_files_only=local).to(device).eval()
+        self.device = device
+        self.max_length, self.stride, self.max_answer_tokens = max_length, stride, max_answer_tokens
+        self.nested_margin = nested_margin
+
+    def run(self, question: str, passages: list[Passage], n_best: int = 4) -> list[Span]:
+        """Candidate spans from all passages, best first, overlaps and duplicates merged.
+
+        Scores are raw start+end logit sums, comparable across passages because nothing is
+        normalized per passage; each span carries its window's null ([CLS]) score.
+        """
+        if not passages:
+            return []
+        enc = self.tokenizer([question] * len(passages), [p.chunk.text for p in passages],
+                             truncation="only_second", max_length=self.max_length, stride=self.stride,
+                             return_overflowing_tokens=True, return_offsets_mapping=True,
+                             padding="longest", return_tensors="pt")
+        offsets = enc.pop("offset_mapping").numpy()
+        owners = enc.pop("overflow_to_sample_mapping").numpy()
+        with self.torch.inference_mode():
+            out = self.model(**{k: v.to(self.device) for k, v in enc.items()})
+        starts = out.start_logits.float().cpu().numpy()
+        ends = out.end_logits.float().cpu().numpy()
+        spans: list[Span] = []
+        for w in range(len(owners)):
+            context = np.array([s == 1 for s in enc.sequence_ids(w)])
+            spans += self._window_spans(passages[owners[w]], starts[w], ends[w], context, offsets[w])
+        return merge(prefer_nested(spans, self.nested_margin), n_best)
+
+    def _window_spans(self, passage: Passage, start_logits, end_logits, context, offsets) -> list[Span]:
+        null = float(start_logits[0] + end_logits[0])
+        idx = np.flatnonzero(context)
+        if idx.size == 0:
+            return []
+        top_s = idx[np.argsort(-start_logits[idx])[:TOP_TOKENS]]
+        top_e = idx[np.argsort(-end_logits[idx])[:TOP_TOKENS]]
+        scores = start_logits[top_s][:, None] + end_logits[top_e][None, :]
+        length = top_e[None, :] - top_s[:, None]
+        scores = np.where((length >= 0) & (length < self.max_answer_tokens), scores, -np.inf)
+        text, base = passage.chunk.text, passage.chunk.start
+        spans = []
+        for flat in np.argsort(-scores, axis=None)[:KEEP_PER_WINDOW]:
+            score = scores.flat[flat]
+            if not np.isfinite(score):
+                break
+            s, e = top_s[flat // scores.shape[1]], top_e[flat % scores.shape[1]]
+            cs, ce = tidy(text, *whole_words(text, int(offsets[s][0]), int(offsets[e][1])))
+            if cs >= ce or "\n" in text[cs:ce]:  # an answer never runs across paragraphs
+                continue
+            spans.append(Span(text[cs:ce], base + cs, base + ce, cs, ce, float(score), null,
+                              passage.chunk_id, passage.article.id))
+        return spans
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Grow a character span to whole space-delimited words ("Stolt" -> "Stoltenberg", "led" -> "U.S.-led").
+
+    Scripts written without spaces (CJK) are not grown; tidy() then trims edge punctuation.
+    """
+    def inside(i: int) -> bool:
+        return not text[i].isspace() and ord(text[i]) < CJK_START
+
+    limit = MAX_WORD_GROWTH
+    while start > 0 and limit and inside(start - 1) and inside(start):
+        start, limit = start - 1, limit - 1
+    limit = MAX_WORD_GROWTH
+    while end < len(text) and limit and inside(end) and inside(end - 1):
+        end, limit = end + 1, limit - 1
+    return start, end
+
+
+def tidy(text: str, start: int, end: int) -> tuple[int, int]:
+    """Trim whitespace, stray punctuation, and quotes or brackets that wrap the whole span."""
+    while True:
+        before = (start, end)
+        while start < end and (text[start].isspace() or text[start] in LEADING_PUNCT) and not _balanced_open(text, start, end):
+            start += 1
+        while end > start and (text[end - 1].isspace() or text[end - 1] in EDGE_PUNCT) and not _balanced_close(text, start, end):
+            end -= 1
+        if end - start >= 2 and PAIRS.get(text[start]) == text[end - 1]:
+            start, end = start + 1, end - 1
+        if end > start and text[end - 1] == "." and not _abbreviation(text[start:end]):
+            end -= 1
+        if (start, end) == before:
+            return start, end
+
+
+PAIRS = {"(": ")", "[": "]", "{": "}", "“": "”", "‘": "’", "«": "»", '"': '"'}
+
+
+def _balanced_open(text: str, start: int, end: int) -> bool:
+    close = PAIRS.get(text[start])
+    return close is not None and close in text[start + 1:end]
+
+
+def _balanced_close(text: str, start: int, end: int) -> bool:
+    opens = [o for o, c in PAIRS.items() if c == text[end - 1]]
+    return any(o in text[start:end - 1] for o in opens)
+
+
+def _abbreviation(span: str) -> bool:
+    """A final "." that belongs to the word: "U.S.", "Inc.", "D.C."."""
+    last = span.split()[-1]
+    return last.count(".") > 1 or last in ("Inc.", "Corp.", "Co.", "Ltd.", "Jr.", "Sr.", "St.")
+
+
+def normalize(text: str) -> str:
+    """SQuAD v1.1 answer normalization: lower case, no punctuation, articles or extra spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def prefer_nested(spans: list[Span], margin: float) -> list[Span]:
+    """Prefer the minimal answer: a span inside a better one that scores within `margin` replaces it.
+
+    ("Jens Stoltenberg" over "NATO Secretary General Jens Stoltenberg"); it keeps the outer score,
+    since both rest on the same evidence. margin 0 turns this off.
+    """
+    if margin <= 0:
+        return spans
+    ranked = sorted(spans, key=lambda s: -s.score)[:NESTED_POOL]
+    out = []
+    for outer in ranked:
+        inner = [s for s in ranked if s.chunk_id == outer.chunk_id and outer.start <= s.start and s.end <= outer.end
+                 and s.end - s.start < outer.end - outer.start and s.score >= outer.score - margin]
+        best = max(inner, key=lambda s: s.score, default=None)
+        out.append(replace(best, score=outer.score, null_score=outer.null_score) if best else outer)
+    return out
+
+
+def merge(spans: list[Span], n_best: int) -> list[Span]:
+    """Best first; a span overlapping or equal (after normalization) to a better one is dropped."""
+    kept: list[Span] = []
+    seen: set[str] = set()
+    for span in sorted(spans, key=lambda s: -s.score):
+        key = normalize(span.text)
+        if key in seen or any(k.article_id == span.article_id and span.start < k.end and k.start < span.end
+                              for k in kept):
+            continue
+        kept.append(span)
+        seen.add(key)
+        if len(kept) >= n_best:
+            break
+    return kept

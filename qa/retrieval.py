@@ -1,0 +1,47 @@
+"""Rank passages for a query: dense (FAISS), BM25, or both fused with reciprocal rank fusion."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import RetrievalMode
+from .embedding import Embedder
+from .schema import Passage
+from .store import Snapshot
+
+
+@dataclass
+class Retriever:
+    """Turns a query into the top-k passages of one snapshot."""
+
+    embedder: Embedder
+    mode: RetrievalMode = RetrievalMode.HYBRID
+    rrf_k: int = 60
+    pool: int = 30  # candidates taken from each ranking before fusion
+
+    def run(self, snapshot: Snapshot, query: str, k: int) -> list[Passage]:
+        if k <= 0:
+            raise ValueError(f"k must be a positive number of passages, got {k}")
+        ranked = self.rank(snapshot, query, k)
+        found = snapshot.chunks([cid for cid, _ in ranked])
+        return [Passage(cid, *found[cid], score=score, rank=rank)
+                for rank, (cid, score) in enumerate(((c, s) for c, s in ranked if c in found), 1)]
+
+    def rank(self, snapshot: Snapshot, query: str, k: int) -> list[tuple[int, float]]:
+        """(chunk_id, score) best first."""
+        mode = RetrievalMode(self.mode)
+        if mode is RetrievalMode.BM25:
+            return snapshot.bm25.search(query, k)
+        dense = snapshot.search(self.embedder.encode([query])[0], max(k, self.pool))
+        if mode is RetrievalMode.DENSE:
+            return dense[:k]
+        lexical = snapshot.bm25.search(query, max(k, self.pool))
+        return reciprocal_rank_fusion([dense, lexical], self.rrf_k)[:k]
+
+
+def reciprocal_rank_fusion(rankings: list[list[tuple[int, float]]], rrf_k: int = 60) -> list[tuple[int, float]]:
+    """Sum of 1 / (rrf_k + rank) over the rankings; robust to the rankers' different score scales."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (cid, _) in enumerate(ranking, 1):
+            fused[cid] = fused.get(cid, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(fused.items(), key=lambda item: -item[1])

@@ -1,0 +1,38 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from qa import Assistant, Config  # noqa: E402
+from qa.articles import load_paths  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+SEED_ID = "000_3dd2ae40c6c0741b.txt"
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory) -> Path:
+    index = tmp_path_factory.mktemp("seed") / "index"
+    Assistant(index_dir=index).rebuild(load_paths([SEEDS]).articles)
+    return index
+
+
+@pytest.fixture(scope="session")
+def assistant(seed_index) -> Assistant:
+    """Read-only use only: tests that write get their own index."""
+    return Assistant(index_dir=seed_index)
+
+
+@pytest.fixture
+def fresh(tmp_path) -> Assistant:
+    """An assistant on an empty, private index folder (models are shared, so this is cheap)."""
+    return Assistant(Config().with_(index_dir=tmp_path / "index", articles_dir=SEEDS))
+
+
+@pytest.fixture(scope="session")
+def seed_text() -> str:
+    return (SEEDS / SEED_ID).read_text(encoding="utf-8")

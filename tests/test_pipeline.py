@@ -1,0 +1,81 @@
+import pytest
+
+from qa import Answer
+from qa.store import IndexMissing
+
+SEED_QUESTIONS = {
+    "Who urged members of the alliance to ramp up ammunition production?": "Jens Stoltenberg",
+    "Which city has the Wagner group made advances near?": "Bakhmut",
+    "How many Russian soldiers were killed in a single day?": "more than 1,000",
+    "What will the U.S. and Germany equip Ukraine with?": "battle tanks",
+    "When does Russia's war on Ukraine hit its one-year mark?": "next week",
+    "How many member states must unanimously agree to approve Ukraine's membership?": "30",
+    "Who has been hopeful that Ukraine could be accepted into the alliance?": "Volodymyr Zelensky",
+    "What does NATO consider Ukraine?": "partner country",
+    "Who is NATO supporting in its self-defense?": "Ukraine",
+    "How long is the meeting of NATO defense ministers?": "two-day",
+}
+OUT_OF_CORPUS = ["What is the capital of France?", "Who won the 2018 FIFA World Cup?",
+                 "How do I bake sourdough bread?"]
+
+
+@pytest.mark.parametrize("question,expected", SEED_QUESTIONS.items())
+def test_seed_questions_give_exact_spans(assistant, question, expected):
+    ans = assistant.answer(question)
+    assert ans.found
+    assert ans.text == expected
+    assert 0.5 < ans.confidence <= 1.0
+    assert ans.article_id == "000_3dd2ae40c6c0741b.txt"
+
+
+@pytest.mark.parametrize("question", OUT_OF_CORPUS)
+def test_out_of_corpus_questions_are_refused(assistant, question):
+    ans = assistant.answer(question)
+    assert not ans.found and ans.text == ""
+    assert 0.0 <= ans.confidence <= 1.0
+    assert ans.passages  # the closest passages are still shown
+
+
+def test_offsets_of_answer_and_alternatives(assistant):
+    for question in SEED_QUESTIONS:
+        ans = assistant.answer(question)
+        article = assistant.snapshot().article(ans.article_id)
+        assert article.text[ans.start:ans.end] == ans.text
+        assert ans.passage[ans.passage_start:ans.passage_end] == ans.text
+        assert ans.passage in article.text
+        for alt in [*ans.alternatives, {"start": ans.start, "end": ans.end, "text": ans.text}]:
+            text = assistant.snapshot().article(alt.get("article_id", ans.article_id)).text
+            assert text[alt["start"]:alt["end"]] == alt["text"]
+            assert alt["start"] == 0 or not text[alt["start"] - 1].isalnum()
+            assert alt["end"] == len(text) or not text[alt["end"]].isalnum()
+
+
+def test_answer_json_round_trips_and_has_timings(assistant):
+    ans = assistant.answer("Which city has the Wagner group made advances near?", k=3)
+    again = Answer.from_json(ans.to_json())
+    assert again == ans
+    assert set(ans.timings_ms) == {"retrieve", "read", "total"} and ans.timings_ms["total"] > 0
+    assert len(ans.passages) == 3 and ans.alternatives
+
+
+@pytest.mark.parametrize("question,message", [("", "empty"), ("   ", "empty"), ("?!?", "no words"),
+                                              ("x" * 10_000, "limit")])
+def test_bad_questions(assistant, question, message):
+    with pytest.raises(ValueError, match=message):
+        assistant.answer(question)
+
+
+@pytest.mark.parametrize("k", [0, -1, 1000])
+def test_bad_k(assistant, k):
+    with pytest.raises(ValueError, match="k"):
+        assistant.answer("Who is the NATO chief?", k=k)
+
+
+def test_question_in_another_script_is_answered_or_refused_cleanly(assistant):
+    ans = assistant.answer("北约秘书长是谁？")
+    assert isinstance(ans.found, bool) and 0.0 <= ans.confidence <= 1.0
+
+
+def test_empty_index_says_run_build(fresh):
+    with pytest.raises(IndexMissing, match="qa build"):
+        fresh.answer("Anything?")

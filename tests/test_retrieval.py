@@ -1,0 +1,33 @@
+import pytest
+
+from qa.config import RetrievalMode
+from qa.retrieval import Retriever, reciprocal_rank_fusion
+
+FIRST_PARAGRAPH = "NATO Secretary General Jens Stoltenberg on Tuesday urged members of the alliance"
+BAKHMUT = "Wagner mercenary group has made advances near the Ukrainian city of Bakhmut"
+
+
+def test_first_paragraph_ranks_first(assistant):
+    passages = assistant.search("Who urged allies to ramp up ammunition production?", 5)
+    assert FIRST_PARAGRAPH in passages[0].chunk.text
+    assert passages[0].chunk.start == 0
+
+
+@pytest.mark.parametrize("mode", list(RetrievalMode))
+def test_bakhmut_paragraph_in_top_two(assistant, mode):
+    retriever = Retriever(assistant.embedder, mode)
+    passages = retriever.run(assistant.snapshot(), "How many Russian soldiers were killed in a single day?", 2)
+    assert any(BAKHMUT in p.chunk.text for p in passages)
+    for p in passages:
+        assert p.article.text[p.chunk.start:p.chunk.end] == p.chunk.text
+
+
+def test_rrf_rewards_agreement():
+    fused = reciprocal_rank_fusion([[(1, 0.9), (2, 0.8), (3, 0.1)], [(2, 9.0), (4, 5.0)]], rrf_k=60)
+    assert [cid for cid, _ in fused][:1] == [2]
+    assert {cid for cid, _ in fused} == {1, 2, 3, 4}
+
+
+def test_bad_k(assistant):
+    with pytest.raises(ValueError, match="k"):
+        assistant.search("anything", 0)
