@@ -76,11 +76,16 @@ def main() -> None:
     ap.add_argument("--chunk-tokens", type=int, default=None)
     ap.add_argument("--ooc", type=int, default=500)
     ap.add_argument("--name", default="answer")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a Config field for this run, e.g. --set nested_margin=0")
     args = ap.parse_args()
     base = Config()
     config = base.with_(index_dir=RESULTS.parent / "data" / f"index-dev-{args.chunk_tokens or base.chunk_tokens}",
                         null_margin_threshold=-math.inf, retrieval=args.mode, k=args.k,
                         chunk_tokens=args.chunk_tokens)
+    for item in args.set:
+        key, value = item.split("=", 1)
+        config = config.with_(**{key: type(getattr(base, key))(value)})
     dev = squad("dev")
     articles, items = squad_articles(dev)
     tuning_titles = {doc["title"] for doc in dev["data"][:TUNING_ARTICLES]}
@@ -94,7 +99,7 @@ def main() -> None:
     configured = apply_threshold(raw, base.null_margin_threshold)
     fitted = apply_threshold(raw, threshold)
     results = {"config": {"k": config.k, "mode": str(config.retrieval.value), "chunk_tokens": config.chunk_tokens,
-                          "questions_every": args.every},
+                          "questions_every": args.every, "overrides": args.set},
                "configured_threshold": base.null_margin_threshold, "at_configured_threshold": summarize(configured, config.k),
                "fitted_threshold": round(threshold, 3), "at_fitted_threshold": summarize(fitted, config.k),
                "no_threshold": summarize(raw, config.k), "confidence_fit": {"a": round(a, 4), "b": round(b, 4)}}

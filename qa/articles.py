@@ -45,6 +45,8 @@ def make_article(text: str, *, id: str, title: str | None = None, source: str = 
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\ufeff")
     if not text.strip():
         raise ArticleError("has no text")
+    if not any(ch.isalnum() for ch in text):
+        raise ArticleError("has no words, only punctuation or symbols")
     title = (title or "").strip() or guess_title(text) or fallback_title or id
     return Article(id=str(id), title=title, text=text, source=source,
                    published=str(published) if published else None,

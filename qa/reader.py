@@ -39,11 +39,15 @@ class Reader:
         self.nested_margin = nested_margin
 
     def run(self, question: str, passages: list[Passage], n_best: int = 4) -> list[Span]:
-        """Candidate spans from all passages, best first, overlaps and duplicates merged.
+        """Answer spans from all passages, best first, overlaps and duplicates merged.
 
         Scores are raw start+end logit sums, comparable across passages because nothing is
         normalized per passage; each span carries its window's null ([CLS]) score.
         """
+        return merge(prefer_nested(self.candidates(question, passages), self.nested_margin), n_best)
+
+    def candidates(self, question: str, passages: list[Passage]) -> list[Span]:
+        """Every candidate span of every window, unranked (one batched forward pass)."""
         if not passages:
             return []
         enc = self.tokenizer([question] * len(passages), [p.chunk.text for p in passages],
@@ -60,7 +64,7 @@ class Reader:
         for w in range(len(owners)):
             context = np.array([s == 1 for s in enc.sequence_ids(w)])
             spans += self._window_spans(passages[owners[w]], starts[w], ends[w], context, offsets[w])
-        return merge(prefer_nested(spans, self.nested_margin), n_best)
+        return spans
 
     def _window_spans(self, passage: Passage, start_logits, end_logits, context, offsets) -> list[Span]:
         null = float(start_logits[0] + end_logits[0])

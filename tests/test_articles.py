@@ -105,3 +105,19 @@ def test_hash_changes_with_text_and_crlf_is_normalized():
     b = make_article("Line one.\nLine two.", id="a")
     c = make_article("Line one.\nLine three.", id="a")
     assert a.text == b.text and a.content_hash == b.content_hash != c.content_hash
+
+
+def test_html_of_only_scripts_and_styles_is_refused(tmp_path):
+    (tmp_path / "junk.html").write_text("<html><head><style>body{}</style><script>var a=1;</script></head>"
+                                        "<body><script>track()</script></body></html>")
+    result = load_file(tmp_path / "junk.html")
+    assert not result.articles and "no readable text" in result.errors[0]
+
+
+def test_article_without_sentence_punctuation_still_loads(tmp_path):
+    (tmp_path / "list.txt").write_text("apples 3\npears 5\nplums 12")
+    [article] = load_file(tmp_path / "list.txt").articles
+    assert article.title == "apples 3"
+    (tmp_path / "dots.txt").write_text("... !!! ???")
+    result = load_file(tmp_path / "dots.txt")
+    assert not result.articles and "has no words" in result.errors[0]

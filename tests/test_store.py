@@ -88,3 +88,23 @@ def test_old_generations_are_collected(fresh):
     for i in range(4):
         fresh.add([make_article(f"Version {i}. Text.", id="v")])
     assert len(list(fresh.config.index_dir.glob("gen-*"))) <= 2
+
+
+def test_empty_folder_and_broken_manifest(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IndexMissing, match="qa build"):
+        Snapshot.open(tmp_path / "empty")
+    a = Assistant(Config().with_(index_dir=tmp_path / "idx"))
+    a.add([make_article("Some text. More text.", id="x")])
+    gen = current_generation(tmp_path / "idx")
+    (gen / "manifest.json").write_text("{ not json")
+    with pytest.raises(IndexCorrupt, match="qa build"):
+        Snapshot.open(tmp_path / "idx")
+
+
+def test_no_pickle_in_index_files(fresh):
+    fresh.add([make_article("Pickle-free text. Really.", id="p")])
+    gen = current_generation(fresh.config.index_dir)
+    for path in gen.rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), path  # pickle protocol 2+ magic

@@ -1,0 +1,121 @@
+"""Record retrieval and reader candidates once, then sweep decoding settings offline.
+
+`trace` reads the union of the top-10 passages of every retrieval mode for each tuning question and
+stores every candidate span, so k, mode, retrieval weighting, nested-span margin and the no-answer
+threshold can be compared without running the models again.
+Run: python benchmarks/trace.py trace [--every N] [--chunk-tokens T]; python benchmarks/trace.py sweep FILE
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from dataclasses import asdict, replace
+
+from bench_answer import TUNING_ARTICLES, dev_index, out_of_corpus
+from common import RESULTS, squad, write_results
+from tqdm import tqdm
+
+from qa.config import Config, RetrievalMode
+from qa.evaluation import best_over, exact_match, f1_score, gold_rank
+from qa.pipeline import Assistant
+from qa.reader import merge, prefer_nested
+from qa.retrieval import Retriever
+from qa.schema import Span
+
+DEPTH = 10
+
+
+def trace(args) -> None:
+    config = Config().with_(chunk_tokens=args.chunk_tokens,
+                            index_dir=RESULTS.parent / "data" / f"index-dev-{args.chunk_tokens or Config().chunk_tokens}")
+    dev = squad("dev")
+    from qa.evaluation import squad_articles
+
+    articles, items = squad_articles(dev)
+    titles = {d["title"] for d in dev["data"][:TUNING_ARTICLES]}
+    items = [i for i in items if i.article_id in titles][:: args.every] + out_of_corpus(args.ooc // args.every)
+    dev_index(config, articles)
+    assistant = Assistant(config)
+    snap = assistant.snapshot()
+    out = []
+    for item in tqdm(items, desc="trace", unit="q"):
+        record = {"id": item.id, "answers": item.answers, "modes": {}}
+        union = {}
+        for mode in RetrievalMode:
+            passages = Retriever(assistant.embedder, mode).run(snap, item.question, 20)
+            record["modes"][mode.value] = {"ranked": [[p.chunk_id, p.score] for p in passages[:DEPTH]],
+                                           "gold_rank": gold_rank(item, passages)}
+            union.update({p.chunk_id: p for p in passages[:DEPTH]})
+        spans = assistant.reader.candidates(item.question, list(union.values()))
+        record["spans"] = [asdict(s) for s in spans]
+        out.append(record)
+    path = RESULTS.parent / "data" / f"trace-{config.chunk_tokens}-every{args.every}.json"
+    path.write_text(json.dumps(out))
+    print(path)
+
+
+def decide(record: dict, mode: str, k: int, weight: float, nested: float) -> tuple[str, float]:
+    """Best answer text and its margin for one setting (the same steps as Reader.run)."""
+    ranked = record["modes"][mode]["ranked"][:k]
+    bonus = {cid: weight * rank_prior(rank) for rank, (cid, _) in enumerate(ranked, 1)}
+    spans = [replace(Span(**s), score=s["score"] + bonus[s["chunk_id"]]) for s in record["spans"]
+             if s["chunk_id"] in bonus]
+    best = merge(prefer_nested(spans, nested), 1)
+    return (best[0].text, best[0].margin) if best else ("", -math.inf)
+
+
+def rank_prior(rank: int) -> float:
+    """Retrieval evidence on the logit scale: 0 for rank 1, falling with log rank."""
+    return -math.log(rank)
+
+
+def sweep(args) -> None:
+    records = json.loads(open(args.trace).read())
+    answerable = [r for r in records if r["answers"]]
+    unanswerable = [r for r in records if not r["answers"]]
+    rows = []
+    for mode in ("dense", "bm25", "hybrid"):
+        for k in (3, 5, 8, 10):
+            for weight in (0.0, 0.5, 1.0, 2.0):
+                for nested in (0.0, 0.5):
+                    got = [decide(r, mode, k, weight, nested) for r in records]
+                    ans = [(r, g) for r, g in zip(records, got) if r["answers"]]
+                    margins = sorted(g[1] for _, g in ans)
+                    threshold = margins[int(0.08 * len(margins))]
+                    em = [best_over(exact_match, g[0], r["answers"]) for r, g in ans]
+                    f1 = [best_over(f1_score, g[0], r["answers"]) for r, g in ans]
+                    kept = [g[1] > threshold for _, g in ans]
+                    ooc = [g[1] <= threshold for r, g in zip(records, got) if not r["answers"]]
+                    rec = sum(1 for r in answerable if (r["modes"][mode]["gold_rank"] or 99) <= k) / len(answerable)
+                    rows.append({"mode": mode, "k": k, "weight": weight, "nested": nested, f"recall@k": round(rec, 4),
+                                 "em": round(100 * statistics.mean(em), 2), "f1": round(100 * statistics.mean(f1), 2),
+                                 "em_at_thr": round(100 * statistics.mean(e * kk for e, kk in zip(em, kept)), 2),
+                                 "f1_at_thr": round(100 * statistics.mean(f * kk for f, kk in zip(f1, kept)), 2),
+                                 "threshold": round(threshold, 3),
+                                 "ooc_refused": round(100 * statistics.mean(ooc), 1) if ooc else None})
+    rows.sort(key=lambda r: -r["em"])
+    head = list(rows[0])
+    md = [f"# Decoding sweep over {args.trace} ({len(answerable)} answerable, {len(unanswerable)} out-of-corpus)", "",
+          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
+    write_results(args.name, {"rows": rows}, "\n".join(md))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("trace")
+    t.add_argument("--every", type=int, default=4)
+    t.add_argument("--chunk-tokens", type=int, default=None)
+    t.add_argument("--ooc", type=int, default=500)
+    s = sub.add_parser("sweep")
+    s.add_argument("trace")
+    s.add_argument("--name", default="sweep")
+    args = ap.parse_args()
+    trace(args) if args.cmd == "trace" else sweep(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""Helper for test_reliability: writes to an index in a loop until killed (build or add)."""
+import sys
+import time
+
+from qa import Assistant
+from qa.articles import load_paths, make_article
+
+index, mode, seeds = sys.argv[1], sys.argv[2], sys.argv[3]
+assistant = Assistant(index_dir=index)
+seed_articles = load_paths([seeds]).articles
+extra = [make_article(f"Story {i}. The harbour master {i} counted {i * 7} boats at dawn. " * 20, id=f"extra-{i}")
+         for i in range(6)]
+assistant.indexer()  # load the embedding model before the loop, so kills land in writes
+print("ready", flush=True)
+i = 0
+while True:
+    i += 1
+    if mode == "build":
+        assistant.rebuild(seed_articles + extra[: 1 + i % 6])
+    else:
+        changed = make_article(f"Update {i}. The ferry left at {i % 12} o'clock with {i} cars. " * 30, id="changing")
+        assistant.add([changed, extra[i % 6]])
+        if i % 3 == 0:
+            assistant.remove([extra[i % 6].id])
+    print(f"wrote {i} {time.time():.3f}", flush=True)
