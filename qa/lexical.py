@@ -1,11 +1,13 @@
 """BM25 over chunk texts (bm25s), saved as plain numpy/JSON files next to the dense index."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 STOPWORDS = "en"
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at INFO/DEBUG
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:

@@ -90,6 +90,7 @@ class Assistant:
 
     def answer(self, question: str, *, k: int | None = None, query: str | None = None) -> Answer:
         """Answer `question`; `query` (default: the question) is what retrieval searches for."""
+        _ = (self.reader, self.embedder)  # load models first: timings measure answering only
         t0 = time.perf_counter()
         question = validate_question(question, self.config.max_question_chars)
         query = validate_question(query, self.config.max_question_chars) if query else question
