@@ -20,7 +20,7 @@ from tqdm import tqdm
 from qa.config import Config, RetrievalMode
 from qa.evaluation import best_over, exact_match, f1_score, gold_rank
 from qa.pipeline import Assistant
-from qa.reader import merge, prefer_nested
+from qa.reader import NESTED_POOL, merge, prefer_nested
 from qa.retrieval import Retriever
 from qa.schema import Span
 
@@ -58,11 +58,10 @@ def trace(args) -> None:
 
 def decide(record: dict, mode: str, k: int, weight: float, nested: float) -> tuple[str, float]:
     """Best answer text and its margin for one setting (the same steps as Reader.run)."""
-    ranked = record["modes"][mode]["ranked"][:k]
-    bonus = {cid: weight * rank_prior(rank) for rank, (cid, _) in enumerate(ranked, 1)}
-    spans = [replace(Span(**s), score=s["score"] + bonus[s["chunk_id"]]) for s in record["spans"]
-             if s["chunk_id"] in bonus]
-    best = merge(prefer_nested(spans, nested), 1)
+    bonus = {cid: weight * rank_prior(rank) for rank, (cid, _) in enumerate(record["modes"][mode]["ranked"][:k], 1)}
+    scored = sorted(((s.score + bonus[s.chunk_id], s) for s in record["span_objects"] if s.chunk_id in bonus),
+                    key=lambda pair: -pair[0])[:NESTED_POOL]
+    best = merge(prefer_nested([replace(s, score=score) for score, s in scored], nested), 1)
     return (best[0].text, best[0].margin) if best else ("", -math.inf)
 
 
@@ -73,28 +72,28 @@ def rank_prior(rank: int) -> float:
 
 def sweep(args) -> None:
     records = json.loads(open(args.trace).read())
+    for r in records:
+        r["span_objects"] = [Span(**s) for s in r.pop("spans")]
     answerable = [r for r in records if r["answers"]]
     unanswerable = [r for r in records if not r["answers"]]
     rows = []
-    for mode in ("dense", "bm25", "hybrid"):
-        for k in (3, 5, 8, 10):
-            for weight in (0.0, 0.5, 1.0, 2.0):
-                for nested in (0.0, 0.5):
-                    got = [decide(r, mode, k, weight, nested) for r in records]
-                    ans = [(r, g) for r, g in zip(records, got) if r["answers"]]
-                    margins = sorted(g[1] for _, g in ans)
-                    threshold = margins[int(0.08 * len(margins))]
-                    em = [best_over(exact_match, g[0], r["answers"]) for r, g in ans]
-                    f1 = [best_over(f1_score, g[0], r["answers"]) for r, g in ans]
-                    kept = [g[1] > threshold for _, g in ans]
-                    ooc = [g[1] <= threshold for r, g in zip(records, got) if not r["answers"]]
-                    rec = sum(1 for r in answerable if (r["modes"][mode]["gold_rank"] or 99) <= k) / len(answerable)
-                    rows.append({"mode": mode, "k": k, "weight": weight, "nested": nested, f"recall@k": round(rec, 4),
-                                 "em": round(100 * statistics.mean(em), 2), "f1": round(100 * statistics.mean(f1), 2),
-                                 "em_at_thr": round(100 * statistics.mean(e * kk for e, kk in zip(em, kept)), 2),
-                                 "f1_at_thr": round(100 * statistics.mean(f * kk for f, kk in zip(f1, kept)), 2),
-                                 "threshold": round(threshold, 3),
-                                 "ooc_refused": round(100 * statistics.mean(ooc), 1) if ooc else None})
+    grid = [(m, k, w, 0.5) for m in ("dense", "bm25", "hybrid") for k in (3, 5, 8, 10) for w in (0.0, 0.5, 1.0, 2.0)]
+    grid += [("hybrid", k, w, n) for k in (5, 8) for w in (0.0, 1.0) for n in (0.0, 1.0)]
+    for mode, k, weight, nested in grid:
+        got = [decide(r, mode, k, weight, nested) for r in records]
+        ans = [(r, g) for r, g in zip(records, got) if r["answers"]]
+        threshold = sorted(g[1] for _, g in ans)[int(0.08 * len(ans))]
+        em = [best_over(exact_match, g[0], r["answers"]) for r, g in ans]
+        f1 = [best_over(f1_score, g[0], r["answers"]) for r, g in ans]
+        kept = [g[1] > threshold for _, g in ans]
+        ooc = [g[1] <= threshold for r, g in zip(records, got) if not r["answers"]]
+        rec = sum(1 for r in answerable if (r["modes"][mode]["gold_rank"] or 99) <= k) / len(answerable)
+        rows.append({"mode": mode, "k": k, "weight": weight, "nested": nested, "recall@k": round(rec, 4),
+                     "em": round(100 * statistics.mean(em), 2), "f1": round(100 * statistics.mean(f1), 2),
+                     "em_at_thr": round(100 * statistics.mean(e * x for e, x in zip(em, kept)), 2),
+                     "f1_at_thr": round(100 * statistics.mean(f * x for f, x in zip(f1, kept)), 2),
+                     "threshold": round(threshold, 3),
+                     "ooc_refused": round(100 * statistics.mean(ooc), 1) if ooc else None})
     rows.sort(key=lambda r: -r["em"])
     head = list(rows[0])
     md = [f"# Decoding sweep over {args.trace} ({len(answerable)} answerable, {len(unanswerable)} out-of-corpus)", "",

@@ -50,6 +50,8 @@ class Config:
     reader_stride: int = 128
     max_answer_tokens: int = 30
     n_alternatives: int = 3
+    # Span score bonus of rank_weight * -log(retrieval rank): retrieval evidence helps the reader (docs/tuning.md).
+    rank_weight: float = 0.5
     # A shorter span nested in the best one wins when its score is this close (SQuAD answers are minimal).
     nested_margin: float = 0.5
     # No-answer decision on margin = best span score - null score of its passage (fitted in benchmarks/calibrate.py).

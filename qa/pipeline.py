@@ -11,7 +11,7 @@ from .articles import LoadResult, load_paths
 from .config import Config
 from .embedding import Embedder
 from .indexing import IndexReport, Indexer, ensure_index
-from .reader import Reader
+from .reader import Decoding, Reader
 from .retrieval import Retriever
 from .schema import Answer, Article, Passage, Span
 from .store import ArticleInfo, IndexMissing, Snapshot, current_generation
@@ -65,9 +65,13 @@ class Assistant:
     @property
     def reader(self) -> Reader:
         c = self.config
-        key = f"{c.reader_model}|{c.reader_max_length}|{c.reader_stride}|{c.max_answer_tokens}|{c.nested_margin}"
-        return _shared("reader", key, lambda: Reader(c.reader_model, c.reader_max_length, c.reader_stride,
-                                                     c.max_answer_tokens, c.nested_margin))
+        key = f"{c.reader_model}|{c.reader_max_length}|{c.reader_stride}"
+        return _shared("reader", key, lambda: Reader(c.reader_model, c.reader_max_length, c.reader_stride))
+
+    @property
+    def decoding(self) -> Decoding:
+        c = self.config
+        return Decoding(c.max_answer_tokens, c.nested_margin, c.rank_weight)
 
     @property
     def retriever(self) -> Retriever:
@@ -105,7 +109,7 @@ class Assistant:
     def read(self, question: str, query: str, passages: list[Passage]) -> Answer:
         """Pick the answer span from already retrieved passages (or decide there is none)."""
         t0 = time.perf_counter()
-        spans = self.reader.run(question, passages, self.config.n_alternatives + 1)
+        spans = self.reader.run(question, passages, self.config.n_alternatives + 1, self.decoding)
         result = self._compose(question, query, passages, spans)
         result.timings_ms = {"read": round((time.perf_counter() - t0) * 1000, 1)}
         return result

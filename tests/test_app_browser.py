@@ -96,3 +96,15 @@ def test_chat_upload_and_screenshot(server, tmp_path):
         shutil.copy(shot, OUTPUT / "chat.png")
         browser.close()
     assert shot.stat().st_size > 10_000
+
+
+def test_named_api_endpoint_returns_the_serialized_answer(server):
+    from gradio_client import Client
+
+    from qa import Answer
+
+    url, _ = server
+    payload = Client(url, verbose=False).predict("Which city has the Wagner group made advances near?", 3,
+                                                 api_name="/answer")
+    answer = Answer.from_dict(payload)
+    assert answer.found and answer.text == "Bakhmut" and len(answer.passages) == 3
