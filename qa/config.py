@@ -43,7 +43,7 @@ class Config:
     embed_batch_size: int = 64
     # Retrieval.
     retrieval: RetrievalMode = RetrievalMode.HYBRID
-    k: int = 5
+    k: int = 6
     rrf_k: int = 60
     # Reader: window and decoding limits of the extractive model.
     reader_max_length: int = 384
@@ -51,14 +51,14 @@ class Config:
     max_answer_tokens: int = 30
     n_alternatives: int = 3
     # Span score bonus of rank_weight * -log(retrieval rank): retrieval evidence helps the reader (docs/tuning.md).
-    rank_weight: float = 0.5
+    rank_weight: float = 1.0
     # A shorter span nested in the best one wins when its score is this close (SQuAD answers are minimal).
     nested_margin: float = 0.5
     # No-answer decision on margin = best span score - null score of its passage (fitted in benchmarks/calibrate.py).
-    null_margin_threshold: float = 0.0
+    null_margin_threshold: float = 3.49
     # Confidence = sigmoid(a * margin + b), fitted on the tuning split.
-    confidence_a: float = 0.5
-    confidence_b: float = 0.0
+    confidence_a: float = 0.2061
+    confidence_b: float = -2.3779
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 10 * 1024 * 1024

@@ -116,7 +116,8 @@ class Assistant:
 
     def confidence(self, margin: float) -> float:
         """Calibrated probability that the answer is right (logistic fit on the tuning split)."""
-        return 1.0 / (1.0 + math.exp(-(self.config.confidence_a * margin + self.config.confidence_b)))
+        z = max(-50.0, min(50.0, self.config.confidence_a * margin + self.config.confidence_b))
+        return 1.0 / (1.0 + math.exp(-z))
 
     def _nonempty_snapshot(self) -> Snapshot:
         snap = self.snapshot()
@@ -129,8 +130,7 @@ class Assistant:
         shown = [_passage_dict(p) for p in passages]
         best = spans[0] if spans else None
         if best is None or best.margin <= self.config.null_margin_threshold:
-            margin = best.margin if best else -math.inf
-            conf = 1.0 - self.confidence(margin) if best else 1.0
+            conf = 1.0 - self.confidence(best.margin) if best else 1.0
             return Answer(question=question, text="", found=False, confidence=round(conf, 4), passages=shown,
                           query=query, reader_score=best.score if best else 0.0,
                           null_score=best.null_score if best else 0.0)
