@@ -79,6 +79,10 @@ def main() -> None:
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
         for t in threads:
             t.start()
+        rss_series = []  # sampled every 10 s: warm-up growth levels off, a leak keeps climbing
+        while any(t.is_alive() for t in threads):
+            time.sleep(10)
+            rss_series.append(round(proc.memory_info().rss / 2**20, 1))
         for t in threads:
             t.join()
         rss_after = proc.memory_info().rss / 2**20
@@ -91,7 +95,8 @@ def main() -> None:
                "error_samples": errors[:5], "throughput_rps": round(len(latencies) / args.seconds, 2),
                "latency_p50_ms": round(statistics.median(lat), 1),
                "latency_p95_ms": round(lat[int(0.95 * (len(lat) - 1))], 1),
-               "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_after, 1)}
+               "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_after, 1),
+               "rss_every_10s_mb": rss_series}
     md = "\n".join(["# Load test: app.py, concurrent clients over HTTP", "", "| metric | value |", "|---|---|",
                     *[f"| {k} | {v} |" for k, v in results.items() if k != "error_samples"]])
     write_results("load", results, md)

@@ -7,13 +7,18 @@ from pathlib import Path
 import numpy as np
 
 STOPWORDS = "en"
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at INFO/DEBUG
+
+
+def _bm25s():
+    """Import bm25s lazily and quiet its per-build log lines (it sets its own level on import)."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords=STOPWORDS, return_ids=False, show_progress=False)
+    return _bm25s().tokenize(texts, stopwords=STOPWORDS, return_ids=False, show_progress=False)
 
 
 class Bm25Index:
@@ -26,9 +31,7 @@ class Bm25Index:
     @classmethod
     def build(cls, chunk_ids: list[int], texts: list[str]) -> "Bm25Index":
         """Re-indexing all chunk texts is cheap (no embeddings), so updates rebuild it."""
-        import bm25s
-
-        retriever = bm25s.BM25()
+        retriever = _bm25s().BM25()
         if texts:
             retriever.index(_tokenize(texts), show_progress=False)
         return cls(retriever, np.asarray(chunk_ids, dtype=np.int64))
@@ -41,8 +44,7 @@ class Bm25Index:
 
     @classmethod
     def load(cls, folder: Path) -> "Bm25Index":
-        import bm25s
-
+        bm25s = _bm25s()
         chunk_ids = np.load(folder / "chunk_ids.npy", allow_pickle=False)
         retriever = bm25s.BM25.load(str(folder), show_progress=False) if len(chunk_ids) else bm25s.BM25()
         return cls(retriever, chunk_ids)

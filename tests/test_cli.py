@@ -1,7 +1,10 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT, SEEDS
 
@@ -66,3 +69,53 @@ def test_console_script_exits_nonzero_with_one_line(tmp_path):
                            str(tmp_path / "missing")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode != 0
     assert "missing: no such file or folder" in proc.stderr
+
+
+BAD_FILES = {
+    "empty.txt": b"",
+    "binary.txt": b"\x00\x01\x02\x03 not text",
+    "big.txt": b"word " * 3_000_000,
+    "broken.json": b'{"text": "unterminated',
+    "scripts.html": b"<html><script>x()</script><style>p{}</style></html>",
+    "nosentences.txt": b"... --- !!!",
+    "notes.pdf": b"%PDF-1.4",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_files_fail_clearly_and_lose_nothing(tmp_path, capsys, seed_index, name):
+    index = tmp_path / "index"
+    shutil.copytree(seed_index, index)
+    bad = tmp_path / name
+    bad.write_bytes(BAD_FILES[name])
+    code, out, err = run(capsys, "--index", index, "add", bad)
+    assert code != 0
+    assert err.strip().startswith("error:") and name in err
+    code, out, _ = run(capsys, "--index", index, "list")
+    assert "000_3dd2ae40c6c0741b.txt" in out and "1 articles" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["ask", "?!?"], "no words"), (["ask", "x" * 10_000], "limit"), (["ask", "Who?", "-k", "0"], "k"),
+    (["ask", "Who?", "-k", "-3"], "k"), (["search", "   "], "empty")])
+def test_bad_questions_exit_nonzero(seed_index, capsys, argv, message):
+    code, out, err = run(capsys, "--index", seed_index, *argv)
+    assert code == 2 and message in err
+
+
+def test_invalid_utf8_is_indexed_with_a_warning(tmp_path, capsys):
+    bad = tmp_path / "latin.txt"
+    bad.write_bytes("Caf\xe9 news. The caf\xe9 opened in 1990.".encode("latin-1"))
+    code, out, err = run(capsys, "--index", tmp_path / "index", "add", bad)
+    assert code == 0 and "1 added" in out and "warning:" in err and "UTF-8" in err
+
+
+def test_other_model_index_says_to_rebuild(tmp_path, capsys, seed_index):
+    index = tmp_path / "index"
+    shutil.copytree(seed_index, index)
+    manifest = next(index.glob("gen-*")) / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["embedding_model"] = "sentence-transformers/all-mpnet-base-v2"
+    manifest.write_text(json.dumps(data))
+    code, out, err = run(capsys, "--index", index, "ask", "Who is the NATO chief?")
+    assert code == 2 and "all-mpnet-base-v2" in err and "qa build" in err
