@@ -133,13 +133,19 @@ def load_file(path: Path, root: Path | None = None, max_bytes: int = 10 * 1024 *
             result.articles.append(html_to_article(raw, id=rel, source=str(path), fallback_title=path.stem))
         elif suffix == ".jsonl":
             for lineno, line in enumerate(raw.splitlines(), 1):
-                if line.strip():
-                    _append_record(result, lambda: json.loads(line), f"{path}:{lineno}", f"{rel}#{lineno}", str(path))
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    result.errors.append(f"{path}:{lineno}: invalid JSON ({err.msg}); line skipped")
+                    continue
+                _append_record(result, record, f"{path}:{lineno}", f"{rel}#{lineno}", str(path))
         elif suffix == ".json":
             data = json.loads(raw)
             records = data if isinstance(data, list) else [data]
             for i, record in enumerate(records):
-                _append_record(result, lambda: record, f"{path}[{i}]", rel if len(records) == 1 else f"{rel}#{i}", str(path))
+                _append_record(result, record, f"{path}[{i}]", rel if len(records) == 1 else f"{rel}#{i}", str(path))
         else:
             result.articles.append(make_article(raw, id=rel, source=str(path), fallback_title=path.stem))
     except json.JSONDecodeError as err:
@@ -151,11 +157,9 @@ def load_file(path: Path, root: Path | None = None, max_bytes: int = 10 * 1024 *
     return result
 
 
-def _append_record(result: LoadResult, parse, where: str, default_id: str, source: str) -> None:
+def _append_record(result: LoadResult, record: Any, where: str, default_id: str, source: str) -> None:
     try:
-        result.articles.append(article_from_record(parse(), default_id=default_id, source=source))
-    except json.JSONDecodeError as err:
-        result.errors.append(f"{where}: invalid JSON ({err.msg}); line skipped")
+        result.articles.append(article_from_record(record, default_id=default_id, source=source))
     except ArticleError as err:
         result.errors.append(f"{where}: {err}; skipped")
 

@@ -34,7 +34,7 @@ def test_sigkill_while_writing_leaves_a_loadable_index(tmp_path, mode):
     rng = random.Random(7)
     total_writes = 0
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    for attempt in range(4):
+    for _ in range(4):
         proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "writer_loop.py"), str(index), mode, str(SEEDS)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         assert proc.stdout.readline().strip() == "ready"
