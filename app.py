@@ -14,6 +14,7 @@ import gradio as gr  # noqa: E402
 
 from qa import Assistant, Config  # noqa: E402
 from qa.articles import LoadResult  # noqa: E402
+from qa.store import IndexProblem  # noqa: E402
 from qa.chat import Turn, add_pasted, add_uploads, article_rows, ask, escape, report_text  # noqa: E402
 
 EXAMPLES = ["Who urged members of the alliance to ramp up ammunition production?",
@@ -126,7 +127,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     assistant = Assistant(Config().with_(index_dir=args.index, articles_dir=args.articles))
     print(f"Loading models and the index at {assistant.config.index_dir} …", flush=True)
-    report = assistant.ensure_index(progress=True)
+    try:
+        report = assistant.ensure_index(progress=True)
+        assistant.snapshot()
+    except IndexProblem as err:
+        sys.exit(f"error: {err}")
     if report is not None:
         print(f"Built the index from {assistant.config.articles_dir}: {report.summary()}", flush=True)
         for line in report.errors:
