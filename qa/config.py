@@ -54,7 +54,7 @@ class Config:
     rank_weight: float = 1.0
     # A shorter span nested in the best one wins when its score is this close (SQuAD answers are minimal).
     nested_margin: float = 0.5
-    # No-answer decision on margin = best span score - null score of its passage (fitted in benchmarks/calibrate.py).
+    # No-answer decision on margin = best span score - null score of its passage (fitted by benchmarks/bench_answer.py).
     null_margin_threshold: float = 3.49
     # Confidence = sigmoid(a * margin + b), fitted on the tuning split.
     confidence_a: float = 0.2061

@@ -86,7 +86,7 @@ class Reader:
         length = top_e[None, :] - top_s[:, None]
         scores = np.where((length >= 0) & (length < decoding.max_answer_tokens), scores, -np.inf)
         text, base = passage.chunk.text, passage.chunk.start
-        prior = -decoding.rank_weight * math.log(max(passage.rank, 1))
+        prior = rank_prior(passage.rank, decoding.rank_weight)
         spans = []
         for flat in np.argsort(-scores, axis=None)[:KEEP_PER_WINDOW]:
             score = scores.flat[flat]
@@ -99,6 +99,11 @@ class Reader:
             spans.append(Span(text[cs:ce], base + cs, base + ce, cs, ce, float(score) + prior, null,
                               passage.chunk_id, passage.article.id))
         return spans
+
+
+def rank_prior(rank: int, weight: float) -> float:
+    """Retrieval evidence on the logit scale: 0 for rank 1, falling with log rank."""
+    return -weight * math.log(max(rank, 1))
 
 
 def whole_words(text: str, start: int, end: int) -> tuple[int, int]:

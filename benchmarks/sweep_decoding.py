@@ -3,7 +3,7 @@
 `trace` reads the union of the top-10 passages of every retrieval mode for each tuning question and
 stores every candidate span, so k, mode, retrieval weighting, nested-span margin and the no-answer
 threshold can be compared without running the models again.
-Run: python benchmarks/trace.py trace [--every N] [--chunk-tokens T]; python benchmarks/trace.py sweep FILE
+Run: python benchmarks/sweep_decoding.py trace [--every N] [--chunk-tokens T]; python benchmarks/sweep_decoding.py sweep FILE
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tqdm import tqdm
 from qa.config import Config, RetrievalMode
 from qa.evaluation import best_over, exact_match, f1_score, gold_rank
 from qa.pipeline import Assistant
-from qa.reader import NESTED_POOL, merge, prefer_nested
+from qa.reader import NESTED_POOL, merge, prefer_nested, rank_prior
 from qa.retrieval import Retriever
 from qa.schema import Span
 
@@ -58,16 +58,11 @@ def trace(args) -> None:
 
 def decide(record: dict, mode: str, k: int, weight: float, nested: float) -> tuple[str, float]:
     """Best answer text and its margin for one setting (the same steps as Reader.run)."""
-    bonus = {cid: weight * rank_prior(rank) for rank, (cid, _) in enumerate(record["modes"][mode]["ranked"][:k], 1)}
+    bonus = {cid: rank_prior(rank, weight) for rank, (cid, _) in enumerate(record["modes"][mode]["ranked"][:k], 1)}
     scored = sorted(((s.score + bonus[s.chunk_id], s) for s in record["span_objects"] if s.chunk_id in bonus),
                     key=lambda pair: -pair[0])[:NESTED_POOL]
     best = merge(prefer_nested([replace(s, score=score) for score, s in scored], nested), 1)
     return (best[0].text, best[0].margin) if best else ("", -math.inf)
-
-
-def rank_prior(rank: int) -> float:
-    """Retrieval evidence on the logit scale: 0 for rank 1, falling with log rank."""
-    return -math.log(rank)
 
 
 def sweep(args) -> None:
