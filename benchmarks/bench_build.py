@@ -25,8 +25,8 @@ def peak_mb() -> float:
 def main(reps: int = 2) -> None:
     articles, _ = squad_articles(squad("dev"))
     new_article = squad_articles(squad("train"), 0, 1)[0][0]
-    seed = load_paths([ROOT.parent / "seeds"]).articles[0]  # a news-sized article
     config = Config()
+    seed = load_paths([ROOT.parent / "seeds"], ROOT.parent / "seeds", config.max_file_bytes).articles[0]  # news-sized
     embedder = Embedder(config.embedding_model, config.embed_batch_size)
     rss_model = peak_mb()
     builds, raws = [], []

@@ -44,7 +44,7 @@ def trace(args) -> None:
         record = {"id": item.id, "answers": item.answers, "modes": {}}
         union = {}
         for mode in RetrievalMode:
-            passages = Retriever(assistant.embedder, mode).run(snap, item.question, 20)
+            passages = replace(assistant.retriever, mode=mode).run(snap, item.question, 20)
             record["modes"][mode.value] = {"ranked": [[p.chunk_id, p.score] for p in passages[:DEPTH]],
                                            "gold_rank": gold_rank(item, passages)}
             union.update({p.chunk_id: p for p in passages[:DEPTH]})

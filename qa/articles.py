@@ -1,4 +1,9 @@
-"""Load articles from .txt, .md, .html, .json and .jsonl files into `Article` records."""
+"""Load articles from .txt, .md, .html, .json and .jsonl files into `Article` records.
+
+A file's article id is its path relative to the articles folder, or its absolute path when it lies
+outside that folder: the same file gets the same id however it arrives (a folder build, `qa add`, an
+upload), and two files never share one.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +20,12 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 TITLE_CHARS = 80
+# A page title that is an error notice, not an article ("404 Not Found", "Page not found | Example News").
+ERROR_TITLE = re.compile(r"(?:oops|sorry|error)?\s*(?:error\s*)?(?:40[0-9]|410|50[0-9])?\s*(?:error)?\s*"
+                         r"(?:(?:page|file|article|content|document)?\s*not found|gone|page (?:does not|doesnt) exist)?")
+BODY_WORDS = 12  # an article body has at least one paragraph of this many words (menus and link lists do not)
+BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"))
 
 
 class ArticleError(ValueError):
@@ -69,6 +80,7 @@ def guess_title(text: str) -> str:
 
 
 def shorten(text: str, limit: int = TITLE_CHARS) -> str:
+    """Whitespace collapsed and cut at a word boundary with an ellipsis (titles, snippets, previews)."""
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
@@ -76,18 +88,25 @@ def shorten(text: str, limit: int = TITLE_CHARS) -> str:
     return cut.rstrip(",;:—-") + "…"
 
 
-def read_text(path: Path, max_bytes: int, result: LoadResult) -> str:
+def read_text(path: Path, max_bytes: int, result: LoadResult, ident: str) -> str:
     """Read a file as UTF-8; refuse binaries and oversize files, replace bad bytes with a warning."""
     size = path.stat().st_size
     if size > max_bytes:
         raise ArticleError(f"is {size:,} bytes, over the {max_bytes:,}-byte limit per file")
     raw = path.read_bytes()
+    for bom, encoding in BOMS:  # UTF-16/32 with a byte-order mark (Windows Notepad's "Unicode")
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError as err:
+                raise ArticleError(f"starts with a {encoding.upper()} byte-order mark but is not valid "
+                                   f"{encoding.upper()} (byte {err.start})") from err
     if b"\x00" in raw[:8192]:
         raise ArticleError("looks like a binary file, not text")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        result.warnings.append(f"{path}: not valid UTF-8 (byte {err.start}); undecodable bytes replaced")
+        result.warnings.append(f"{ident}: not valid UTF-8 (byte {err.start}); undecodable bytes replaced")
         return raw.decode("utf-8-sig", errors="replace")
 
 
@@ -104,33 +123,70 @@ def article_from_record(record: Any, *, default_id: str, source: str) -> Article
 
 
 def html_to_article(html: str, *, id: str, source: str, fallback_title: str) -> Article:
-    """Main text via trafilatura: scripts, styles, navigation and boilerplate are dropped."""
-    import trafilatura
+    """Main text via trafilatura: scripts, styles, navigation and boilerplate are dropped.
 
-    doc = trafilatura.bare_extraction(html, include_comments=False, include_tables=True,
-                                      favor_recall=True, with_metadata=True)
+    Dates come only from the page's metadata (never from a footer's "© 2019"), and pages with no
+    article body (error pages, menus, cookie banners) are refused rather than indexed.
+    """
+    try:
+        import trafilatura
+
+        doc = trafilatura.bare_extraction(html, include_comments=False, include_tables=True, favor_recall=True,
+                                          with_metadata=True,
+                                          date_extraction_params={"extensive_search": False, "original_date": True})
+    except ImportError as err:
+        raise ArticleError(f"cannot read HTML: {err} (reinstall the package's dependencies)") from err
+    except Exception as err:  # noqa: BLE001 - a parser failure on one page must not stop the others
+        raise ArticleError(f"HTML extraction failed ({type(err).__name__}: {str(err)[:120]})") from err
     text = (doc.text if doc is not None else "") or ""
     if not text.strip():
         raise ArticleError("has no readable text after removing markup")
-    url = (doc.url or "") if doc is not None else ""
+    page_title = re.search(r"<title[^>]*>(.*?)</title>", html, re.IGNORECASE | re.DOTALL)
+    for label in (doc.title, page_title.group(1) if page_title else ""):
+        if label and is_error_title(label):
+            raise ArticleError(f"is an error page ({' '.join(label.split())!r}), not an article")
+    if not any(len(line.split()) >= BODY_WORDS for line in text.splitlines()):
+        raise ArticleError("has no article body (only navigation, link lists or short fragments)")
+    url = doc.url or ""
     return make_article(text, id=url or id, title=doc.title, source=url or source,
                         published=doc.date, fallback_title=fallback_title)
 
 
-def load_file(path: Path, root: Path | None = None, max_bytes: int = 10 * 1024 * 1024) -> LoadResult:
-    """Load one file; problems become messages in the result, never exceptions."""
+def is_error_title(title: str) -> bool:
+    """ "404 Not Found", "Page not found | Site", "Error 404" yes; "500 killed", "Hiker not found alive" no."""
+    head = re.split(r"\s[|–—-]\s", title.strip())[0]
+    words = " ".join(re.sub(r"[^\w\s]", " ", head.lower().replace("'", "")).split())
+    return bool(words) and ERROR_TITLE.fullmatch(words) is not None and not words.isdigit() or words in ("404", "410")
+
+
+def file_id(path: Path, articles_dir: Path | None) -> str:
+    """A file's stable id: relative to the articles folder when inside it, else its absolute path."""
+    resolved = Path(path).resolve()
+    if articles_dir is not None:
+        try:
+            return resolved.relative_to(Path(articles_dir).resolve()).as_posix()
+        except ValueError:
+            pass
+    return resolved.as_posix()
+
+
+def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
+    """Load one file as article(s) with id `ident` (see `file_id`); problems become messages, never exceptions.
+
+    Messages and sources name the file by `ident`, so a server never shows its own absolute paths
+    for files inside the articles folder.
+    """
     result = LoadResult()
     path = Path(path)
-    rel = _relative_id(path, root)
     suffix = path.suffix.lower()
     try:
         if suffix not in SUPPORTED_SUFFIXES:
             raise ArticleError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-        raw = read_text(path, max_bytes, result)
+        raw = read_text(path, max_bytes, result, ident)
         if not raw.strip():
             raise ArticleError("is empty")
         if suffix in (".html", ".htm"):
-            result.articles.append(html_to_article(raw, id=rel, source=str(path), fallback_title=path.stem))
+            result.articles.append(html_to_article(raw, id=ident, source=ident, fallback_title=path.stem))
         elif suffix == ".jsonl":
             for lineno, line in enumerate(raw.splitlines(), 1):
                 if not line.strip():
@@ -138,22 +194,22 @@ def load_file(path: Path, root: Path | None = None, max_bytes: int = 10 * 1024 *
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
-                    result.errors.append(f"{path}:{lineno}: invalid JSON ({err.msg}); line skipped")
+                    result.errors.append(f"{ident}:{lineno}: invalid JSON ({err.msg}); line skipped")
                     continue
-                _append_record(result, record, f"{path}:{lineno}", f"{rel}#{lineno}", str(path))
+                _append_record(result, record, f"{ident}:{lineno}", f"{ident}#{lineno}", ident)
         elif suffix == ".json":
             data = json.loads(raw)
             records = data if isinstance(data, list) else [data]
             for i, record in enumerate(records):
-                _append_record(result, record, f"{path}[{i}]", rel if len(records) == 1 else f"{rel}#{i}", str(path))
+                _append_record(result, record, f"{ident}[{i}]", ident if len(records) == 1 else f"{ident}#{i}", ident)
         else:
-            result.articles.append(make_article(raw, id=rel, source=str(path), fallback_title=path.stem))
+            result.articles.append(make_article(raw, id=ident, source=ident, fallback_title=path.stem))
     except json.JSONDecodeError as err:
-        result.errors.append(f"{path}: invalid JSON at line {err.lineno}: {err.msg}")
+        result.errors.append(f"{ident}: invalid JSON at line {err.lineno}: {err.msg}")
     except ArticleError as err:
-        result.errors.append(f"{path}: {err}")
+        result.errors.append(f"{ident}: {err}")
     except OSError as err:
-        result.errors.append(f"{path}: cannot read ({err.strerror or err})")
+        result.errors.append(f"{ident}: cannot read ({err.strerror or err})")
     return result
 
 
@@ -164,40 +220,39 @@ def _append_record(result: LoadResult, record: Any, where: str, default_id: str,
         result.errors.append(f"{where}: {err}; skipped")
 
 
-def _relative_id(path: Path, root: Path | None) -> str:
-    try:
-        return path.resolve().relative_to(Path(root).resolve()).as_posix() if root else path.name
-    except ValueError:
-        return path.name
-
-
-def iter_files(paths: Iterable[Path], result: LoadResult) -> Iterable[tuple[Path, Path]]:
-    """(file, root) pairs for files and folders (recursively); missing paths become errors."""
+def iter_files(paths: Iterable[Path], result: LoadResult) -> Iterable[Path]:
+    """Files, and the article files of folders (recursively); missing paths become errors."""
     for path in map(Path, paths):
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
             if not any(p.suffix.lower() in SUPPORTED_SUFFIXES for p in files):
                 result.errors.append(f"{path}: no article files ({', '.join(SUPPORTED_SUFFIXES)}) in this folder")
-            for file in files:
-                if file.suffix.lower() in SUPPORTED_SUFFIXES:
-                    yield file, path
+            yield from (f for f in files if f.suffix.lower() in SUPPORTED_SUFFIXES)
         elif path.is_file():
-            yield path, path.parent
+            yield path
         else:
             result.errors.append(f"{path}: no such file or folder")
 
 
-def load_paths(paths: Iterable[Path | str], max_bytes: int = 10 * 1024 * 1024) -> LoadResult:
-    """Load files and folders; duplicate ids within one batch keep the first and report the rest."""
+def load_paths(paths: Iterable[Path | str], articles_dir: Path | None, max_bytes: int) -> LoadResult:
+    """Load files and folders (ids per `file_id`); duplicate ids in one batch keep the first and report the rest."""
     result = LoadResult()
-    for file, root in iter_files(paths, result):
-        result.extend(load_file(file, root, max_bytes))
+    seen_files: set[Path] = set()
+    for file in iter_files(paths, result):
+        if file.resolve() not in seen_files:  # the same file named twice ("col" and "col/a.txt") loads once
+            seen_files.add(file.resolve())
+            result.extend(load_file(file, file_id(file, articles_dir), max_bytes))
+    result.articles = dedupe(result.articles, result.errors)
+    return result
+
+
+def dedupe(articles: list[Article], errors: list[str]) -> list[Article]:
+    """One article per id: the first is kept, and each duplicate becomes a message."""
     seen: dict[str, Article] = {}
-    for article in result.articles:
+    for article in articles:
         if article.id in seen:
-            result.errors.append(f"duplicate article id {article.id!r} in this batch ({article.source}); "
-                                 f"kept the first ({seen[article.id].source})")
+            errors.append(f"duplicate article id {article.id!r} in this batch ({article.source}); "
+                          f"kept the first ({seen[article.id].source})")
         else:
             seen[article.id] = article
-    result.articles = list(seen.values())
-    return result
+    return list(seen.values())

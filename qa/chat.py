@@ -1,28 +1,59 @@
-"""Chat logic behind app.py: follow-up resolution, safe reply formatting, article handlers."""
+"""Chat logic behind the app: follow-ups decided by evidence, safe readable replies, article handlers."""
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .articles import SUPPORTED_SUFFIXES, LoadResult, load_paths
+from .articles import SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, shorten
 from .indexing import IndexReport
-from .pipeline import Assistant
+from .pipeline import Assistant, IndexEmpty, QuestionError
 from .schema import Answer
+from .store import IndexMissing, IndexProblem
 
-PRONOUNS = {"he", "she", "it", "they", "him", "her", "them", "his", "hers", "its", "their", "theirs",
-            "this", "that", "these", "those", "there", "then"}
-SUBJECT_PRONOUNS = re.compile(r"\b(he|she|they|him|her|them)\b", re.IGNORECASE)
-WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.IGNORECASE)
-SHORT_QUESTION_WORDS = 4
+WHOLE_ARTICLE_CHARS = 20_000  # an opened article longer than this is cut, with a note
+SNIPPET_CHARS = 300
+NO_ARTICLES = "No articles yet: add some in the Articles tab."
+
+
+# Follow-ups. A pronoun is replaced only by an earlier answer of the kind it can stand for: he/she by
+# the answer to a who-question, "there" by the answer to a where-question, "it" by the thing a
+# which/what-question asked about ("Which ferry…?" -> "the ferry"). Whether the context is kept at
+# all is decided by evidence (`answer_in_context`), not by these words.
+PERSON, PLACE, THING = "person", "place", "thing"
+ASKED_FOR = [(re.compile(r"^\s*(?:who|whom|whose)\b", re.I), PERSON),
+             (re.compile(r"^\s*(?:where|which\s+(?:city|town|village|country|region|state|province|island|port|"
+                         r"place|district))\b", re.I), PLACE)]
+WHICH_THING = re.compile(r"^\s*(?:which|what)\s+(?!(?:is|are|was|were|do|does|did|will|would|can|could|has|have|"
+                         r"had|should|about|kind|sort|type)\b)([a-z]+)\b(?=\s+(?:is|are|was|were|do|does|did|will|"
+                         r"would|can|could|has|have|had)\b|\s+\w+ed\b)", re.I)
+# pronoun -> (kind of antecedent, gender or None, how the antecedent replaces it)
+PRONOUNS = {"he": (PERSON, "m", "{}"), "him": (PERSON, "m", "{}"), "his": (PERSON, "m", "{}'s"),
+            "she": (PERSON, "f", "{}"), "hers": (PERSON, "f", "{}'s"), "her": (PERSON, "f", None),
+            "it": (THING, None, "{}"), "its": (THING, None, "{}'s"), "there": (PLACE, None, "in {}")}
+PRONOUN = re.compile(r"\b(" + "|".join(PRONOUNS) + r")\b", re.I)
+EXISTENTIAL_THERE = re.compile(r"\b(?:is|are|was|were|be|been)\s+there\b|\bthere\s+(?:is|are|was|were|will|has|have|had)\b",
+                               re.I)
+WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\s+(.+?)\s*\??\s*$", re.I)
+MAX_ANTECEDENT_WORDS = 6
+LOOK_BACK = 3  # turns searched for an antecedent
 
 
 @dataclass(frozen=True)
 class Turn:
+    """One earlier exchange: what was asked, the question the reader got (pronouns resolved), the answer."""
+
     question: str
     answer: str
+    resolved: str = ""
+
+    @property
+    def context(self) -> str:
+        return self.resolved or self.question
 
 
 @dataclass(frozen=True)
@@ -34,90 +65,167 @@ class Resolved:
     follow_up: bool
 
 
-def resolve_follow_up(question: str, history: list[Turn]) -> Resolved:
-    """Short or pronoun-bearing questions borrow context from the previous turn.
+def asked_for(question: str) -> str | None:
+    """The kind of answer a question asks for (who -> person, where -> place), if it says."""
+    return next((kind for pattern, kind in ASKED_FOR if pattern.search(question)), None)
 
-    Retrieval searches the previous question plus this one; the reader gets pronouns replaced by the
-    previous answer ("What did he say?" -> "What did Jens Stoltenberg say?"), and "What about X?"
-    becomes the previous question asked about X.
+
+def antecedent(kind: str, history: list[Turn]) -> str | None:
+    """The most recent earlier answer (or asked-about thing) that a pronoun of this kind can stand for."""
+    for turn in reversed(history[-LOOK_BACK:]):
+        if kind == THING:
+            thing = WHICH_THING.match(turn.question)
+            if thing and asked_for(turn.question) == PLACE and turn.answer:
+                return turn.answer  # "it" after "Which city…?" is the city the answer named
+            if thing:
+                return f"the {thing.group(1).lower()}"
+        elif asked_for(turn.context) == kind and turn.answer and len(turn.answer.split()) <= MAX_ANTECEDENT_WORDS:
+            return turn.answer
+    return None
+
+
+def substitute(question: str, history: list[Turn]) -> str:
+    """Replace the first pronoun of each kind by an antecedent that fits it; else leave it.
+
+    "What did he say about it?" after "Bakhmut" (a place, not a person) keeps its "he";
+    "What did she say about him?" has two people in it, so neither gets an antecedent forced on it.
     """
+    matches = [m for m in PRONOUN.finditer(question)
+               if not (m.group(1).lower() == "there" and EXISTENTIAL_THERE.search(question))]
+    genders = {PRONOUNS[m.group(1).lower()][1] for m in matches} - {None}
+    done: set[str] = set()
+    for m in reversed(matches):  # right to left, so earlier offsets stay valid
+        kind, _, form = PRONOUNS[m.group(1).lower()]
+        first = next(x for x in matches if PRONOUNS[x.group(1).lower()][0] == kind)
+        if m is not first or kind in done or (kind == PERSON and len(genders) > 1):
+            continue
+        found = antecedent(kind, history)
+        if found is None:
+            continue
+        if form is None:  # "her": object ("about her") or possessive ("her plan")
+            after = question[m.end():].lstrip()
+            possessive = re.match(r"[a-z]", after) and not re.match(r"(?:about|to|for|with|and|or|in|on|at)\b", after)
+            form = "{}'s" if possessive else "{}"
+        question = question[:m.start()] + form.format(found) + question[m.end():]
+        done.add(kind)
+    return question
+
+
+def follow_up_candidate(question: str, history: list[Turn]) -> Resolved | None:
+    """The question read in the light of the previous turns, or None when there are none."""
     question = " ".join(question.split())
     if not history:
-        return Resolved(question, question, False)
-    words = re.findall(r"\w+", question.lower())
-    about = WHAT_ABOUT.match(question)
-    has_pronoun = any(w in PRONOUNS for w in words)
-    if not (about or has_pronoun or len(words) <= SHORT_QUESTION_WORDS):
-        return Resolved(question, question, False)
+        return None
     prev = history[-1]
-    query = f"{prev.question} {question}"
-    reader_question = question
+    about = WHAT_ABOUT.match(question)
     if about:
-        reader_question = f"{prev.question.rstrip('?')} — what about {about.group(1)}?"
-        query = f"{prev.question} {about.group(1)}"
-    elif prev.answer and len(prev.answer.split()) <= 5:
-        reader_question = SUBJECT_PRONOUNS.sub(prev.answer, question)
-    return Resolved(reader_question, query, True)
+        return Resolved(f"{prev.context.rstrip('?')} — what about {about.group(1)}?",
+                        f"{prev.context} {about.group(1)}", True)
+    return Resolved(substitute(question, history), f"{prev.context} {question}", True)
 
 
-MARKDOWN_SPECIAL = {c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~>"}
+def answer_in_context(assistant: Assistant, question: str, history: list[Turn],
+                      k: int | None = None) -> tuple[Answer, Resolved]:
+    """Answer with and without the previous turn; keep the context only when it clearly helps.
+
+    The evidence is the reader's margin (best span score minus no-answer score): the context wins
+    when only it finds an answer, or it raises the margin by `Config.follow_up_gain`.
+    """
+    question = " ".join(question.split())
+    alone = assistant.answer(question, k=k)
+    plain = Resolved(question, question, False)
+    candidate = follow_up_candidate(question, history)
+    if candidate is None:
+        return alone, plain
+    with_context = assistant.answer(candidate.question, k=k, query=candidate.query)
+    if with_context.found and (not alone.found or
+                               with_context.margin >= alone.margin + assistant.config.follow_up_gain):
+        return with_context, candidate
+    return alone, plain
+
+
+# Replies are Markdown with a little HTML, escaped once, minimally: they render safely and the copy
+# button (which copies the message source) still gives readable text.
+MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~|])")
+LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])", re.M)
 
 
 def escape(text: str) -> str:
-    """Article text is untrusted: HTML-escape it and neutralize Markdown so it renders as plain text."""
-    text = html.escape(text, quote=True)
-    return "".join(MARKDOWN_SPECIAL.get(ch, ch) for ch in text)
+    """Untrusted text as literal Markdown: no tags, entities, emphasis, links or headings; `'` stays `'`."""
+    text = re.sub(r"&(?=#?\w+;)", "&amp;", text)  # only an & that would start an entity
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)  # only a < that would open a tag
+    text = MARKDOWN_INLINE.sub(r"\\\1", text)
+    return LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def paragraphs(text: str) -> str:
+    """Escaped text whose line breaks stay line breaks (Markdown would join single newlines)."""
+    return "  \n".join(escape(line) for line in text.split("\n") if line.strip())
 
 
 def highlight(passage: str, start: int, end: int) -> str:
-    marked = f"{escape(passage[:start])}<mark>{escape(passage[start:end])}</mark>{escape(passage[end:])}"
-    return marked.replace("\n", "<br>")
+    marked = f"{passage[:start]}\x00{passage[start:end]}\x01{passage[end:]}"
+    quoted = "\n".join(f"> {line}" for line in paragraphs(marked).split("\n"))
+    return quoted.replace("\x00", "<mark>").replace("\x01", "</mark>")
 
 
 def source_line(title: str, source: str, article_id: str, published: str | None = None) -> str:
     """Title plus a link for web articles, or the file's id (its path in the articles folder)."""
-    link = (f'<a href="{html.escape(source, quote=True)}" target="_blank" rel="noopener">{escape(source)}</a>'
-            if source.startswith(("http://", "https://")) else f"<code>{html.escape(article_id)}</code>")
+    where = (f'<a href="{html.escape(source, quote=True)}" target="_blank" rel="noopener">{escape(source)}</a>'
+             if source.startswith(("http://", "https://")) else escape(article_id))
     date = f" · {escape(published[:10])}" if published else ""
-    return f"<b>{escape(title)}</b> — {link}{date}"
+    return f"**{escape(title)}** — {where}{date}"
 
 
-def format_reply(ans: Answer, resolved: Resolved | None = None) -> str:
+def whole_article(assistant: Assistant, article_id: str) -> str:
+    """A collapsed copy of a file-based article, so its source can be read in full from the chat."""
+    article = assistant.snapshot().article(article_id)
+    if article is None:
+        return ""
+    text = article.text
+    cut = f"\n\n*(cut at {WHOLE_ARTICLE_CHARS:,} characters)*" if len(text) > WHOLE_ARTICLE_CHARS else ""
+    body = "\n\n".join(paragraphs(p) for p in text[:WHOLE_ARTICLE_CHARS].split("\n\n") if p.strip())
+    return f"<details><summary>Read the whole article</summary>\n\n{body}{cut}\n\n</details>"
+
+
+def format_reply(ans: Answer, resolved: Resolved | None = None, article: str = "") -> str:
     """The assistant's chat message: answer, confidence, source, highlighted passage, alternatives."""
     parts = []
     if resolved is not None and resolved.follow_up:
-        parts.append(f"<small>Follow-up: searched for “{escape(resolved.query)}”</small>")
+        parts.append(f"*Follow-up: searched for “{escape(resolved.query)}”*")
     if ans.found:
-        parts.append(f"<h3 class='qa-answer'>{escape(ans.text)}</h3>")
-        parts.append(f"<small>Confidence {ans.confidence:.0%} · {ans.timings_ms.get('total', 0):.0f} ms</small>")
-        parts.append(f"<p>Source: {source_line(ans.article_title, ans.source, ans.article_id, ans.published)}</p>")
-        parts.append(f"<blockquote>{highlight(ans.passage, ans.passage_start, ans.passage_end)}</blockquote>")
+        parts.append(f"### {escape(ans.text)}")
+        parts.append(f"Confidence {ans.confidence:.0%} · {ans.timings_ms.get('total', 0):.0f} ms  \n"
+                     f"Source: {source_line(ans.article_title, ans.source, ans.article_id, ans.published)}")
+        parts.append(highlight(ans.passage, ans.passage_start, ans.passage_end))
         if ans.alternatives:
-            items = "".join(f"<li>{escape(a['text'])} ({a['confidence']:.0%}) — {escape(a['article_title'])}</li>"
-                            for a in ans.alternatives)
-            parts.append(f"<details><summary>Alternatives</summary><ul>{items}</ul></details>")
+            items = "\n".join(f"- {escape(a.text)} ({a.confidence:.0%}) — {escape(a.article_title)}"
+                              for a in ans.alternatives)
+            parts.append("<details><summary>Alternatives (each % is the chance that it, instead, is the "
+                         f"exact answer)</summary>\n\n{items}\n\n</details>")
+        if article:
+            parts.append(article)
     else:
-        parts.append("<p><b>The articles don't contain the answer to this question.</b></p>")
+        parts.append("**The articles don't contain the answer to this question.**")
         if ans.passages:
-            closest = "".join(f"<li>{source_line(p['title'], p['source'], p['article_id'])}: "
-                              f"{escape(_clip(p['text']))}</li>" for p in ans.passages[:3])
-            parts.append(f"<details><summary>Closest passages</summary><ul>{closest}</ul></details>")
-    return "\n".join(parts)
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+            closest = "\n".join(f"- {source_line(p.title, p.source, p.article_id, p.published)}: "
+                                f"{escape(shorten(p.text, SNIPPET_CHARS))}" for p in ans.passages[:3])
+            parts.append(f"<details><summary>Closest passages</summary>\n\n{closest}\n\n</details>")
+    return "\n\n".join(parts)
 
 
 def ask(assistant: Assistant, question: str, history: list[Turn], k: int | None = None) -> tuple[str, Turn | None]:
-    """One chat turn: resolve follow-ups, answer, format; bad input becomes a friendly message."""
+    """One chat turn: answer (with follow-up context when it helps) and format; user errors become messages."""
     try:
-        resolved = resolve_follow_up(question, history)
-        ans = assistant.answer(resolved.question, k=k, query=resolved.query)
-    except ValueError as err:
-        return f"<p>⚠️ {escape(str(err))}</p>", None
-    return format_reply(ans, resolved), Turn(question, ans.text)
+        ans, resolved = answer_in_context(assistant, question, history, k)
+    except IndexEmpty:
+        return NO_ARTICLES, None
+    except (QuestionError, IndexProblem) as err:
+        return f"⚠️ {escape(str(err))}", None
+    article = ""
+    if ans.found and not ans.source.startswith(("http://", "https://")):
+        article = whole_article(assistant, ans.article_id)
+    return format_reply(ans, resolved, article), Turn(question, ans.text, resolved.question)
 
 
 # Article management.
@@ -140,25 +248,39 @@ def _unique(folder: Path, name: str) -> Path:
     return path
 
 
+def _place(folder: Path, dest: Path, write) -> None:
+    """Write a file beside its destination, then rename it there: a reader never sees half of it."""
+    tmp = folder / f".incoming-{uuid.uuid4().hex}{dest.suffix}"
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def add_uploads(assistant: Assistant, files: list[str], folder: Path) -> tuple[IndexReport | None, LoadResult]:
-    """Copy uploads into the articles folder (size and type checked first) and index them."""
+    """Check each upload, then save it in the articles folder under its plain name and index it.
+
+    A file that is refused is never saved; a file with the name of an earlier upload replaces it, so
+    a corrected re-upload updates the article instead of adding a second one.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     limit = assistant.config.max_file_bytes
-    refused = LoadResult()
-    saved = []
+    result = LoadResult()
     for upload in files or []:
         src = Path(upload)
-        name = src.name
+        dest = folder / safe_filename(src.name)
         if src.suffix.lower() not in SUPPORTED_SUFFIXES:
-            refused.errors.append(f"{name}: unsupported file type; use {', '.join(SUPPORTED_SUFFIXES)}")
+            result.errors.append(f"{dest.name}: unsupported file type; use {', '.join(SUPPORTED_SUFFIXES)}")
             continue
         if src.stat().st_size > limit:
-            refused.errors.append(f"{name}: {src.stat().st_size:,} bytes is over the {limit:,}-byte limit")
+            result.errors.append(f"{dest.name}: {src.stat().st_size:,} bytes is over the {limit:,}-byte limit")
             continue
-        dest = _unique(folder, safe_filename(name))
-        shutil.copyfile(src, dest)
-        saved.append(dest)
-    return _index(assistant, saved, folder, refused)
+        loaded = load_file(src, file_id(dest, folder), limit)
+        result.extend(loaded)
+        if loaded.articles:
+            _place(folder, dest, lambda tmp: shutil.copyfile(src, tmp))
+    return _index(assistant, result)
 
 
 def add_pasted(assistant: Assistant, title: str, text: str, folder: Path) -> tuple[IndexReport | None, LoadResult]:
@@ -169,27 +291,27 @@ def add_pasted(assistant: Assistant, title: str, text: str, folder: Path) -> tup
         return None, LoadResult(errors=["the pasted text is over the size limit"])
     folder.mkdir(parents=True, exist_ok=True)
     dest = _unique(folder, safe_filename(title or text[:40], ".md"))
-    dest.write_text((f"# {title}\n\n" if title else "") + text + "\n", encoding="utf-8")
-    return _index(assistant, [dest], folder, LoadResult())
+    content = (f"# {title}\n\n" if title else "") + text + "\n"
+    _place(folder, dest, lambda tmp: tmp.write_text(content, encoding="utf-8"))
+    return _index(assistant, load_file(dest, file_id(dest, folder), assistant.config.max_file_bytes))
 
 
-def _index(assistant: Assistant, paths: list[Path], folder: Path, result: LoadResult):
-    if paths:  # each file is loaded with the articles folder as root: the same id a rebuild gives
-        result.extend(load_paths(paths, assistant.config.max_file_bytes))
+def _index(assistant: Assistant, result: LoadResult) -> tuple[IndexReport | None, LoadResult]:
     if not result.articles:
         return None, result
     return assistant.add(result.articles), result
 
 
 def report_text(report: IndexReport | None, result: LoadResult) -> str:
-    lines = [f"⚠️ {escape(e)}" for e in result.errors] + [f"ℹ️ {escape(w)}" for w in result.warnings]
+    lines = [f"⚠️ {html.escape(e)}" for e in result.errors] + [f"ℹ️ {html.escape(w)}" for w in result.warnings]
     if report is not None:
-        lines.insert(0, f"✅ {escape(report.summary())}")
+        lines = [f"✅ {html.escape(report.summary())}"] + lines + [f"ℹ️ {html.escape(w)}" for w in report.warnings]
     return "<br>".join(lines) or "Nothing to do."
 
 
 def article_rows(assistant: Assistant) -> list[list]:
+    """Title, id, chunks and date of each article; none before the first index exists."""
     try:
         return [[a.title, a.id, a.chunks, (a.published or "")[:10]] for a in assistant.articles()]
-    except Exception:  # no index yet
+    except IndexMissing:
         return []

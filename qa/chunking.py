@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from .schema import Article, Chunk
 
@@ -77,8 +77,8 @@ class Chunker:
     """Packs whole sentences into windows of at most `max_tokens`, overlapping by `overlap` sentences."""
 
     count_tokens: TokenCounter
-    max_tokens: int = 128
-    overlap: int = 1
+    max_tokens: int
+    overlap: int
 
     def run(self, article: Article) -> list[Chunk]:
         units = self._units(article.text)
@@ -126,15 +126,3 @@ class Chunker:
                 pieces.append((s, e, last - first))
             piece_start, first = piece_end, last
         return pieces
-
-
-def hf_token_counter(tokenizer) -> Callable[[list[str]], list[list[int]]]:
-    """Token end offsets from a Hugging Face fast tokenizer, without special tokens."""
-
-    def count(texts: list[str]) -> list[list[int]]:
-        if not texts:
-            return []
-        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        return [[end for _, end in offsets] for offsets in enc["offset_mapping"]]
-
-    return count

@@ -1,4 +1,4 @@
-"""`qa` command line: build, add, remove, list, stats, search, ask, eval."""
+"""`qa` command line: build, add, remove, list, stats, search, ask, eval, chat."""
 from __future__ import annotations
 
 import argparse
@@ -9,20 +9,29 @@ import sys
 import time
 from pathlib import Path
 
+from .articles import ArticleError, shorten
 from .config import Config, RetrievalMode
-from .pipeline import Assistant
+from .evaluation import QAFileError
+from .pipeline import Assistant, QuestionError
 from .store import IndexProblem
+
+SNIPPET_CHARS = 300
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = parser().parse_args(argv)
-    config = Config().with_(index_dir=args.index, retrieval=getattr(args, "mode", None))
+    for name, value in (("index", None), ("articles", None), ("verbose", False)):
+        setattr(args, name, getattr(args, name, value))  # global options may stand before or after the command
+    if not args.verbose:
+        quiet_model_loading()
+    config = Config().with_(index_dir=args.index, articles_dir=args.articles, retrieval=getattr(args, "mode", None))
     assistant = Assistant(config)
     try:
         return args.func(assistant, args)
-    except (ValueError, IndexProblem, OSError) as err:
+    except (QuestionError, QAFileError, ArticleError, IndexProblem, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -30,40 +39,66 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qa", description="Offline question answering over your articles.")
-    p.add_argument("--index", type=Path, help="index folder (default: ./index or $QA_INDEX)")
-    sub = p.add_subparsers(dest="command", required=True)
+def quiet_model_loading() -> None:
+    """No "Loading weights" bars on the command line unless --verbose (they are noise between answers)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
 
-    b = sub.add_parser("build", help="rebuild the index from article files and folders (default: seeds/)")
-    b.add_argument("paths", nargs="*", type=Path)
-    b.set_defaults(func=cmd_build)
-    a = sub.add_parser("add", help="add or update articles without re-embedding the rest")
-    a.add_argument("paths", nargs="+", type=Path)
-    a.set_defaults(func=cmd_add)
-    r = sub.add_parser("remove", help="remove articles by id")
-    r.add_argument("ids", nargs="+")
-    r.set_defaults(func=cmd_remove)
-    sub.add_parser("list", help="list indexed articles").set_defaults(func=cmd_list)
-    sub.add_parser("stats", help="index statistics").set_defaults(func=cmd_stats)
-    s = sub.add_parser("search", help="top passages for a query (retrieval only)")
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def global_options() -> argparse.ArgumentParser:
+    """Options every command takes, before or after the command's name."""
+    defaults = Config()
+    g = argparse.ArgumentParser(add_help=False)
+    g.add_argument("--index", type=Path, default=argparse.SUPPRESS,
+                   help=f"index folder (default: {defaults.index_dir}; $QA_INDEX, $QA_HOME)")
+    g.add_argument("--articles", type=Path, default=argparse.SUPPRESS,
+                   help=f"articles folder: what `qa build` reads by default, and what file ids are relative to "
+                        f"(default: {defaults.articles_dir}; $QA_ARTICLES, $QA_HOME)")
+    g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show model-loading progress bars")
+    return g
+
+
+def parser() -> argparse.ArgumentParser:
+    common = global_options()
+    k_help = f"passages to read (default {Config().k})"
+    p = argparse.ArgumentParser(prog="qa", description="Offline question answering over your articles.",
+                                parents=[common])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help, description=help, parents=[common])
+        cmd.set_defaults(func=func)
+        return cmd
+
+    command("build", cmd_build, "rebuild the index from article files and folders (default: the articles folder)"
+            ).add_argument("paths", nargs="*", type=Path)
+    command("add", cmd_add, "add or update articles without re-embedding the rest").add_argument(
+        "paths", nargs="+", type=Path)
+    command("remove", cmd_remove, "remove articles by id (as `qa list` shows them)").add_argument("ids", nargs="+")
+    command("list", cmd_list, "list indexed articles")
+    command("stats", cmd_stats, "index statistics")
+    s = command("search", cmd_search, "top passages for a query (retrieval only)")
     s.add_argument("query")
-    s.add_argument("-k", type=int, default=5)
+    s.add_argument("-k", type=int, default=None, help=k_help)
     s.add_argument("--mode", choices=[m.value for m in RetrievalMode])
-    s.set_defaults(func=cmd_search)
-    q = sub.add_parser("ask", help="answer a question from the articles")
+    q = command("ask", cmd_ask, "answer a question from the articles")
     q.add_argument("question")
-    q.add_argument("-k", type=int, default=None)
+    q.add_argument("-k", type=int, default=None, help=k_help)
     q.add_argument("--mode", choices=[m.value for m in RetrievalMode])
     q.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
-    q.set_defaults(func=cmd_ask)
-    e = sub.add_parser("eval", help="evaluate on SQuAD v1.1 JSON or JSONL question/answer pairs")
+    e = command("eval", cmd_eval, "evaluate on SQuAD v1.1 JSON or JSONL question/answer pairs")
     e.add_argument("qa_file", type=Path)
-    e.add_argument("-k", type=int, default=None)
+    e.add_argument("-k", type=int, default=None, help=k_help)
     e.add_argument("--mode", choices=[m.value for m in RetrievalMode])
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     e.add_argument("--out", type=Path, default=None, help="write the JSON report here (and a .md beside it)")
-    e.set_defaults(func=cmd_eval)
+    from .app import add_server_options
+
+    add_server_options(command("chat", cmd_chat, "serve the browser chat (builds the index on first start)"))
     return p
 
 
@@ -91,6 +126,8 @@ def cmd_add(assistant: Assistant, args) -> int:
     loaded = assistant.load(args.paths)
     _report_load_problems(loaded)
     report = assistant.add(loaded.articles, progress=sys.stderr.isatty())
+    for line in report.warnings:
+        print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
     return 1 if loaded.errors or report.errors else 0
 
@@ -104,10 +141,12 @@ def cmd_remove(assistant: Assistant, args) -> int:
 
 
 def cmd_list(assistant: Assistant, args) -> int:
+    """Whole ids (they are what `qa remove` takes), then chunks, date and title."""
     rows = assistant.articles()
-    print(f"{'id':40}  {'chunks':>6}  {'published':10}  title")
+    width = max([len(a.id) for a in rows] + [2])
+    print(f"{'id':{width}}  {'chunks':>6}  {'published':10}  title")
     for a in rows:
-        print(f"{a.id[:40]:40}  {a.chunks:>6}  {(a.published or '')[:10]:10}  {a.title}")
+        print(f"{a.id:{width}}  {a.chunks:>6}  {(a.published or '')[:10]:10}  {a.title}")
     print(f"{len(rows)} articles")
     return 0
 
@@ -120,16 +159,15 @@ def cmd_stats(assistant: Assistant, args) -> int:
                       "articles": m.articles, "chunks": m.chunks, "embedding_model": m.embedding_model,
                       "dimension": m.dimension, "chunk_tokens": m.chunk_tokens,
                       "overlap_sentences": m.overlap_sentences, "format_version": m.format_version,
-                      "bytes_on_disk": size,
+                      "id_scheme": m.id_scheme, "bytes_on_disk": size,
                       "built": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.created))}, indent=2))
     return 0
 
 
 def cmd_search(assistant: Assistant, args) -> int:
     for p in assistant.search(args.query, args.k):
-        text = " ".join(p.chunk.text.split())
         print(f"{p.rank}. [{p.score:.4f}] {p.article.title} ({p.article.id}, chars {p.chunk.start}-{p.chunk.end})")
-        print(f"   {text[:300]}{'…' if len(text) > 300 else ''}")
+        print(f"   {shorten(p.chunk.text, SNIPPET_CHARS)}")
     return 0
 
 
@@ -141,7 +179,7 @@ def cmd_ask(assistant: Assistant, args) -> int:
     if not ans.found:
         print(f"No answer in the articles (confidence {ans.confidence:.2f} that none is there).")
         if ans.passages:
-            print(f"Closest passage: {ans.passages[0]['title']}: {' '.join(ans.passages[0]['text'].split())[:300]}")
+            print(f"Closest passage: {ans.passages[0].title}: {shorten(ans.passages[0].text, SNIPPET_CHARS)}")
         return 0
     marked = ans.passage[:ans.passage_start] + "**" + ans.text + "**" + ans.passage[ans.passage_end:]
     print(f"Answer: {ans.text}")
@@ -149,7 +187,7 @@ def cmd_ask(assistant: Assistant, args) -> int:
     print(f"Source: {ans.article_title} ({ans.source or ans.article_id})")
     print(f"Passage: {' '.join(marked.split())}")
     if ans.alternatives:
-        print("Alternatives: " + "; ".join(f"{a['text']} ({a['confidence']:.2f})" for a in ans.alternatives))
+        print("Alternatives: " + "; ".join(f"{a.text} ({a.confidence:.2f})" for a in ans.alternatives))
     print(f"({ans.timings_ms['total']:.0f} ms)")
     return 0
 
@@ -163,6 +201,12 @@ def cmd_eval(assistant: Assistant, args) -> int:
     if args.out:
         write_report(report, args.out)
     return 0
+
+
+def cmd_chat(assistant: Assistant, args) -> int:
+    from .app import serve
+
+    return serve(assistant, args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The one configuration object: every tunable of the pipeline lives here."""
+"""The one configuration object: every tunable of the pipeline lives here, and nowhere else."""
 from __future__ import annotations
 
 import enum
@@ -9,6 +9,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 BUNDLED_READER = PACKAGE_DIR / "models" / "reader-minilm-l6-squad"
+APP_NAME = "qa-articles"
 
 
 class RetrievalMode(str, enum.Enum):
@@ -29,12 +30,49 @@ def default_embedding_model() -> str:
         return "sentence-transformers/all-MiniLM-L6-v2"
 
 
+def in_checkout() -> bool:
+    """Running from a source checkout (editable install or plain clone), not from site-packages."""
+    return (PROJECT_DIR / "pyproject.toml").is_file() and (PROJECT_DIR / "seeds").is_dir()
+
+
+def bundled_seeds() -> Path:
+    """The shipped seed articles: a checkout's seeds/, which the wheel carries as qa/seeds/."""
+    return PROJECT_DIR / "seeds" if in_checkout() else PACKAGE_DIR / "seeds"
+
+
+def data_home() -> Path:
+    """Where an installed package keeps its index and articles: $QA_HOME, else the user data folder."""
+    if os.environ.get("QA_HOME"):
+        return Path(os.environ["QA_HOME"]).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path(APP_NAME, appauthor=False)
+
+
+def default_index_dir() -> Path:
+    """$QA_INDEX; else $QA_HOME/index; else a checkout's own index/; else the user data folder's."""
+    if os.environ.get("QA_INDEX"):
+        return Path(os.environ["QA_INDEX"]).expanduser()
+    if not os.environ.get("QA_HOME") and in_checkout():
+        return PROJECT_DIR / "index"
+    return data_home() / "index"
+
+
+def default_articles_dir() -> Path:
+    """$QA_ARTICLES; else $QA_HOME/articles; else a checkout's seeds/; else the user data folder's."""
+    if os.environ.get("QA_ARTICLES"):
+        return Path(os.environ["QA_ARTICLES"]).expanduser()
+    if not os.environ.get("QA_HOME") and in_checkout():
+        return PROJECT_DIR / "seeds"
+    return data_home() / "articles"
+
+
 @dataclass(frozen=True)
 class Config:
-    """Settings for indexing and answering. Environment variables QA_INDEX and QA_ARTICLES override the folders."""
+    """Settings for indexing and answering; components take explicit arguments built from one of these."""
 
-    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("QA_INDEX", PROJECT_DIR / "index")))
-    articles_dir: Path = field(default_factory=lambda: Path(os.environ.get("QA_ARTICLES", PROJECT_DIR / "seeds")))
+    index_dir: Path = field(default_factory=default_index_dir)
+    articles_dir: Path = field(default_factory=default_articles_dir)
     embedding_model: str = field(default_factory=default_embedding_model)
     reader_model: str = str(BUNDLED_READER)
     # Chunking: windows in embedding-model word pieces; the model truncates at 256 with 2 special tokens.
@@ -44,7 +82,9 @@ class Config:
     # Retrieval.
     retrieval: RetrievalMode = RetrievalMode.HYBRID
     k: int = 6
+    max_k: int = 50
     rrf_k: int = 60
+    fusion_pool: int = 30  # candidates taken from each ranking before fusion
     # Reader: window and decoding limits of the extractive model.
     reader_max_length: int = 384
     reader_stride: int = 128
@@ -59,15 +99,17 @@ class Config:
     # Confidence = sigmoid(a * margin + b), fitted on the tuning split.
     confidence_a: float = 0.2061
     confidence_b: float = -2.3779
+    # Follow-ups: the previous turn is kept as context only when it raises the reader's margin this much.
+    follow_up_gain: float = 1.5  # logits; measured on tests/data/followups (docs/followups.md)
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 10 * 1024 * 1024
 
     def with_(self, **changes) -> "Config":
-        """A copy with some settings changed (frozen, so caches keyed on it stay valid)."""
+        """A copy with some settings changed (frozen, so caches keyed on it stay valid); None keeps a setting."""
         if changes.get("retrieval") is not None:
             changes["retrieval"] = RetrievalMode(changes["retrieval"])
         for key in ("index_dir", "articles_dir"):
-            if key in changes and changes[key] is not None:
-                changes[key] = Path(changes[key])
+            if changes.get(key) is not None:
+                changes[key] = Path(changes[key]).expanduser()
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

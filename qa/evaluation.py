@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import collections
 import json
-import statistics
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +13,10 @@ from .reader import normalize
 from .schema import Article
 
 RECALL_AT = (1, 5, 10, 20)
+
+
+class QAFileError(ValueError):
+    """A question/answer file that cannot be read; the message names the file and line."""
 
 
 @dataclass
@@ -59,7 +63,7 @@ def load_qa_file(path: Path) -> list[QAItem]:
             answers = [a["text"] if isinstance(a, dict) else str(a) for a in answers]
             items.append(QAItem(str(obj.get("id", lineno)), obj["question"], answers, obj.get("article_id")))
         except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}:{lineno}: not a question/answer object ({err})") from err
+            raise QAFileError(f"{path}:{lineno}: not a question/answer object ({err})") from err
     return items
 
 
@@ -136,26 +140,37 @@ def evaluate(assistant, items: Iterable[QAItem], k: int | None = None, progress:
                      "margin": round(answer.reader_score - answer.null_score, 4),
                      "em": best_over(exact_match, answer.text, item.answers),
                      "f1": best_over(f1_score, answer.text, item.answers),
-                     "gold_rank": gold_rank(item, passages), "ms": round(ms, 1)})
+                     "gold_rank": gold_rank(item, passages), "has_gold": item.article_id is not None,
+                     "ms": round(ms, 1)})
     return EvalReport(summarize(rows, k), rows)
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The q-th percentile (0-100) by the nearest-rank method; 0.0 for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def summarize(rows: list[dict], k: int) -> dict[str, Any]:
     answerable = [r for r in rows if r["answers"]]
     unanswerable = [r for r in rows if not r["answers"]]
-    ms = sorted(r["ms"] for r in rows) or [0.0]
+    ms = [r["ms"] for r in rows]
     out: dict[str, Any] = {"questions": len(rows), "answerable": len(answerable), "k": k}
     if answerable:
         n = len(answerable)
+        with_gold = any(r.get("has_gold") for r in answerable)  # recall needs to know which article holds the answer
         for at in RECALL_AT:
-            out[f"recall@{at}"] = round(sum(1 for r in answerable if r["gold_rank"] and r["gold_rank"] <= at) / n, 4)
+            out[f"recall@{at}"] = (round(sum(1 for r in answerable if r["gold_rank"] and r["gold_rank"] <= at) / n, 4)
+                                   if with_gold else "n/a")
         out["em"] = round(100 * sum(r["em"] for r in answerable) / n, 2)
         out["f1"] = round(100 * sum(r["f1"] for r in answerable) / n, 2)
         out["refused_answerable_pct"] = round(100 * sum(not r["found"] for r in answerable) / n, 2)
     if unanswerable:
         out["refused_unanswerable_pct"] = round(100 * sum(not r["found"] for r in unanswerable) / len(unanswerable), 2)
-    out["latency_p50_ms"] = round(statistics.median(ms), 1)
-    out["latency_p95_ms"] = round(ms[min(len(ms) - 1, int(0.95 * len(ms)))], 1)
+    out["latency_p50_ms"] = round(percentile(ms, 50), 1)
+    out["latency_p95_ms"] = round(percentile(ms, 95), 1)
     return out
 
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .chunking import Chunker, hf_token_counter
+from .chunking import Chunker
 from .config import Config
 from .embedding import Embedder
 from .schema import Article, Chunk
-from .store import (Generation, IndexMissing, Manifest, Snapshot, add_vectors, current_generation, new_vectors,
-                    remove_vectors, write_lock)
+from .store import (ID_SCHEME, ArticleInfo, Generation, IndexMissing, Manifest, Snapshot, add_vectors,
+                    current_generation, new_vectors, remove_vectors, write_lock)
 
 
 @dataclass
@@ -23,6 +23,7 @@ class IndexReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
     articles: int = 0
     chunks: int = 0
@@ -43,14 +44,15 @@ class Indexer:
         self.config = config
         self.embedder = embedder or Embedder(config.embedding_model, config.embed_batch_size)
         max_tokens = min(config.chunk_tokens, self.embedder.max_tokens)
-        self.chunker = Chunker(hf_token_counter(self.embedder.tokenizer), max_tokens, config.overlap_sentences)
+        self.chunker = Chunker(self.embedder.count_tokens, max_tokens, config.overlap_sentences)
 
     @property
     def index_dir(self) -> Path:
         return Path(self.config.index_dir)
 
     def manifest(self) -> Manifest:
-        return Manifest(self.embedder.name, self.embedder.dimension, self.chunker.max_tokens, self.chunker.overlap)
+        return Manifest(self.embedder.name, self.embedder.dimension, self.chunker.max_tokens, self.chunker.overlap,
+                        id_scheme=ID_SCHEME)
 
     def build(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
         """Replace the whole index with these articles."""
@@ -67,16 +69,24 @@ class Indexer:
                rebuild: bool) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
+        add = last_per_id(add, report.warnings)
+        renames: dict[str, str] = {}
         if base is not None:
             old = Snapshot.open(self.index_dir)
-            old.manifest.check(self.embedder.name, self.embedder.dimension, self.index_dir)
+            old.manifest.check(self.embedder.name, self.index_dir, self.embedder.dimension)
             vectors = old.vectors  # a private copy read from disk, safe to modify
             hashes, old_chunks = old.hashes(), old.article_chunk_ids()
+            if old.manifest.id_scheme < ID_SCHEME:
+                renames = migrated_ids(old.articles(), Path(self.config.articles_dir))
             old.close()
         else:
             vectors, hashes, old_chunks = new_vectors(self.embedder.dimension), {}, {}
         gen = Generation(self.index_dir, base)
         try:
+            for old_id, (new_id, source) in renames.items():
+                gen.rename_article(old_id, new_id, source)
+                hashes[new_id] = hashes.pop(old_id)
+                old_chunks[new_id] = old_chunks.pop(old_id)
             for article_id in remove:
                 if article_id not in hashes:
                     report.errors.append(f"no article with id {article_id!r} in the index")
@@ -96,7 +106,7 @@ class Indexer:
                     report.added.append(article.id)
                 hashes[article.id] = article.content_hash
                 todo.append((article, self.chunker.run(article)))
-            if not (report.added or report.updated or report.removed or rebuild):
+            if not (report.added or report.updated or report.removed or rebuild or renames):
                 gen.abort()
                 report.articles, report.chunks = len(hashes), vectors.ntotal
                 report.seconds = time.perf_counter() - started
@@ -127,15 +137,70 @@ class Indexer:
         gen.delete_article(article_id)
 
 
+def migrated_ids(articles: list[ArticleInfo], articles_dir: Path) -> dict[str, tuple[str, str]]:
+    """Old id -> (stable id, source) for articles whose file still exists (ids of scheme 1 were relative
+    to whichever folder a file was loaded from, so the same file could get two ids and two files one)."""
+    from .articles import file_id
+
+    taken = {a.id for a in articles}
+    renames: dict[str, tuple[str, str]] = {}
+    for a in articles:
+        path = Path(a.source)
+        base, sep, fragment = a.id.partition("#")
+        if not a.source or not path.is_file() or not path.resolve().as_posix().endswith("/" + base.lstrip("/")):
+            continue  # an explicit id, a url, or a file that is gone: the id stays
+        new_base = file_id(path, articles_dir)
+        new_id = new_base + sep + fragment
+        if (new_id == a.id and a.source != new_base) or new_id not in taken:  # same id: only the source is made relative
+            renames[a.id] = (new_id, new_base)
+            taken.add(new_id)
+    return renames
+
+
+def last_per_id(articles: list[Article], warnings: list[str]) -> list[Article]:
+    """One article per id in a batch: the last one wins (it is the newest version), with a warning."""
+    latest: dict[str, Article] = {}
+    for article in articles:
+        if article.id in latest:
+            warnings.append(f"article id {article.id!r} came twice in one batch; the last version was kept")
+        latest[article.id] = article
+    return list(latest.values())
+
+
 def ensure_index(config: Config, embedder: Embedder | None = None, progress: bool = False) -> IndexReport | None:
-    """Build the index from the articles folder when there is none yet (first start)."""
+    """Build the index from the articles folder when there is none yet (first start).
+
+    A missing articles folder is created (the user data folder's own one with the seed article in
+    it); an empty one gives an empty index, which questions then report as "no articles yet".
+    """
     try:
         Snapshot.open(config.index_dir).close()
         return None
     except IndexMissing:
         from .articles import load_paths
 
-        loaded = load_paths([config.articles_dir], config.max_file_bytes)
-        report = Indexer(config, embedder).build(loaded.articles, progress=progress)
-        report.errors = loaded.errors + report.errors
+        notes = prepare_articles_dir(Path(config.articles_dir))
+        articles_dir = Path(config.articles_dir)
+        has_files = any(p.is_file() for p in articles_dir.rglob("*"))
+        loaded = load_paths([articles_dir], articles_dir, config.max_file_bytes) if has_files else None
+        report = Indexer(config, embedder).build(loaded.articles if loaded else [], progress=progress)
+        report.warnings = notes + report.warnings
+        report.errors = (loaded.errors if loaded else []) + report.errors
         return report
+
+
+def prepare_articles_dir(folder: Path) -> list[str]:
+    """Create a missing articles folder; the user data folder's own one starts with the seed article."""
+    if folder.is_dir():
+        return []
+    import shutil
+
+    from .config import bundled_seeds, data_home
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.resolve() == (data_home() / "articles").resolve():
+        for seed in bundled_seeds().iterdir():
+            if seed.is_file() and not seed.name.startswith(("_", ".")):
+                shutil.copyfile(seed, folder / seed.name)
+        return [f"created the articles folder {folder} with the seed article"]
+    return [f"created the empty articles folder {folder}"]

@@ -4,19 +4,28 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
 from .articles import LoadResult, load_paths
 from .config import Config
-from .embedding import Embedder
+from .embedding import Embedder, model_id
 from .indexing import IndexReport, Indexer, ensure_index
 from .reader import Decoding, Reader
 from .retrieval import Retriever
-from .schema import Answer, Article, Passage, Span
+from .schema import Alternative, Answer, Article, Chunk, Passage, PassageRef, Span
 from .store import ArticleInfo, IndexMissing, Snapshot, current_generation
 
-MAX_K = 50
+
+class QuestionError(ValueError):
+    """A question or setting a person typed that cannot be answered as given; the message says why."""
+
+
+class IndexEmpty(IndexMissing):
+    """The index exists but holds no articles yet."""
+
+
 _models: dict[tuple[str, str], object] = {}
 _models_lock = threading.Lock()
 
@@ -31,20 +40,20 @@ def _shared(kind: str, name: str, factory):
 
 def validate_question(question: str, max_chars: int) -> str:
     if not isinstance(question, str):
-        raise ValueError("the question must be text")
+        raise QuestionError("the question must be text")
     question = " ".join(question.split())
     if not question:
-        raise ValueError("the question is empty; type a question about the articles")
+        raise QuestionError("the question is empty; type a question about the articles")
     if len(question) > max_chars:
-        raise ValueError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
+        raise QuestionError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
     if not any(ch.isalnum() for ch in question):
-        raise ValueError("the question has no words, only punctuation or symbols")
+        raise QuestionError("the question has no words, only punctuation or symbols")
     return question
 
 
-def validate_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ValueError(f"k (passages to read) must be a whole number from 1 to {MAX_K}, got {k!r}")
+def validate_k(k: int, max_k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k:
+        raise QuestionError(f"k (passages to read) must be a whole number from 1 to {max_k}, got {k!r}")
     return k
 
 
@@ -75,22 +84,33 @@ class Assistant:
 
     @property
     def retriever(self) -> Retriever:
-        return Retriever(self.embedder, self.config.retrieval, self.config.rrf_k)
+        return Retriever(self.embedder, self.config.retrieval, self.config.rrf_k, self.config.fusion_pool)
 
     def snapshot(self) -> Snapshot:
-        """The live generation; reopened when another writer (CLI, app) swapped in a new one."""
+        """The live generation; reopened when another writer (CLI, app) swapped in a new one.
+
+        Checks the index's embedding model by name, so listing articles never loads a model.
+        """
         gen = current_generation(self.config.index_dir)
         with self._lock:
             if self._snapshot is None or gen != self._snapshot.path:
                 snap = Snapshot.open(self.config.index_dir)
-                snap.manifest.check(self.embedder.name, self.embedder.dimension, Path(self.config.index_dir))
+                snap.manifest.check(model_id(self.config.embedding_model), Path(self.config.index_dir))
                 self._snapshot = snap  # the old one stays usable by questions still reading it
             return self._snapshot
+
+    def warm_up(self) -> None:
+        """Load both models (the first question then answers at full speed), also with an empty index."""
+        text = "The ferry leaves at noon."
+        passage = Passage(0, Chunk("warm-up", 0, 0, len(text), text), Article("warm-up", "warm-up", text), 0.0, 1)
+        self.embedder.encode([text])
+        self.reader.candidates("When does the ferry leave?", [passage], self.config.max_answer_tokens)
 
     # Questions.
     def search(self, query: str, k: int | None = None) -> list[Passage]:
         query = validate_question(query, self.config.max_question_chars)
-        return self.retriever.run(self._nonempty_snapshot(), query, validate_k(self.config.k if k is None else k))
+        k = validate_k(self.config.k if k is None else k, self.config.max_k)
+        return self.retriever.run(self._nonempty_snapshot(), query, k)
 
     def answer(self, question: str, *, k: int | None = None, query: str | None = None) -> Answer:
         """Answer `question`; `query` (default: the question) is what retrieval searches for."""
@@ -98,21 +118,19 @@ class Assistant:
         t0 = time.perf_counter()
         question = validate_question(question, self.config.max_question_chars)
         query = validate_question(query, self.config.max_question_chars) if query else question
-        k = validate_k(self.config.k if k is None else k)
+        k = validate_k(self.config.k if k is None else k, self.config.max_k)
         passages = self.retriever.run(self._nonempty_snapshot(), query, k)
         t1 = time.perf_counter()
         result = self.read(question, query, passages)
-        result.timings_ms = {"retrieve": round((t1 - t0) * 1000, 1), "read": result.timings_ms["read"],
-                             "total": round((time.perf_counter() - t0) * 1000, 1)}
-        return result
+        return replace(result, timings_ms={"retrieve": round((t1 - t0) * 1000, 1), "read": result.timings_ms["read"],
+                                           "total": round((time.perf_counter() - t0) * 1000, 1)})
 
     def read(self, question: str, query: str, passages: list[Passage]) -> Answer:
         """Pick the answer span from already retrieved passages (or decide there is none)."""
         t0 = time.perf_counter()
         spans = self.reader.run(question, passages, self.config.n_alternatives + 1, self.decoding)
         result = self._compose(question, query, passages, spans)
-        result.timings_ms = {"read": round((time.perf_counter() - t0) * 1000, 1)}
-        return result
+        return replace(result, timings_ms={"read": round((time.perf_counter() - t0) * 1000, 1)})
 
     def confidence(self, margin: float) -> float:
         """Calibrated probability that the answer is right (logistic fit on the tuning split)."""
@@ -122,12 +140,13 @@ class Assistant:
     def _nonempty_snapshot(self) -> Snapshot:
         snap = self.snapshot()
         if snap.manifest.chunks == 0:
-            raise IndexMissing(f"no articles indexed in {self.config.index_dir} — run `qa build` or `qa add PATH`")
+            raise IndexEmpty(f"no articles indexed in {self.config.index_dir} yet; add some with `qa add PATH` "
+                             f"(or in the chat's Articles tab)")
         return snap
 
     def _compose(self, question: str, query: str, passages: list[Passage], spans: list[Span]) -> Answer:
         by_chunk = {p.chunk_id: p for p in passages}
-        shown = [_passage_dict(p) for p in passages]
+        shown = tuple(passage_ref(p) for p in passages)
         best = spans[0] if spans else None
         if best is None or best.margin <= self.config.null_margin_threshold:
             conf = 1.0 - self.confidence(best.margin) if best else 1.0
@@ -135,13 +154,13 @@ class Assistant:
                           query=query, reader_score=best.score if best else 0.0,
                           null_score=best.null_score if best else 0.0)
         p = by_chunk[best.chunk_id]
-        alternatives = [dict(_span_dict(s, by_chunk[s.chunk_id]), confidence=round(self.confidence(s.margin), 4))
-                        for s in spans[1:]]
+        alternatives = sorted((alternative(s, by_chunk[s.chunk_id], round(self.confidence(s.margin), 4))
+                               for s in spans[1:]), key=lambda a: -a.confidence)
         return Answer(question=question, text=best.text, found=True, confidence=round(self.confidence(best.margin), 4),
                       article_id=p.article.id, article_title=p.article.title, source=p.article.source,
                       published=p.article.published, start=best.start, end=best.end, passage=p.chunk.text,
                       passage_start=best.passage_start, passage_end=best.passage_end, retrieval_score=p.score,
-                      reader_score=best.score, null_score=best.null_score, alternatives=alternatives,
+                      reader_score=best.score, null_score=best.null_score, alternatives=tuple(alternatives),
                       passages=shown, query=query)
 
     # Articles.
@@ -149,7 +168,8 @@ class Assistant:
         return Indexer(self.config, self.embedder)
 
     def load(self, paths: Iterable[Path | str]) -> LoadResult:
-        return load_paths(paths, self.config.max_file_bytes)
+        """Read article files and folders; file ids are relative to the articles folder (see `file_id`)."""
+        return load_paths(paths, self.config.articles_dir, self.config.max_file_bytes)
 
     def add(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
         return self.indexer().update(add=articles, progress=progress)
@@ -167,16 +187,15 @@ class Assistant:
         return self.snapshot().articles()
 
 
-def _passage_dict(p: Passage) -> dict:
-    return {"chunk_id": p.chunk_id, "article_id": p.article.id, "title": p.article.title, "source": p.article.source,
-            "text": p.chunk.text, "start": p.chunk.start, "end": p.chunk.end, "score": round(p.score, 5),
-            "rank": p.rank}
+def passage_ref(p: Passage) -> PassageRef:
+    return PassageRef(p.chunk_id, p.article.id, p.article.title, p.article.source, p.chunk.text, p.chunk.start,
+                      p.chunk.end, round(p.score, 5), p.rank, p.article.published)
 
 
-def _span_dict(s: Span, p: Passage) -> dict:
-    return {"text": s.text, "article_id": p.article.id, "article_title": p.article.title, "source": p.article.source,
-            "start": s.start, "end": s.end, "passage_start": s.passage_start, "passage_end": s.passage_end,
-            "reader_score": round(s.score, 4), "null_score": round(s.null_score, 4), "chunk_id": s.chunk_id}
+def alternative(s: Span, p: Passage, confidence: float) -> Alternative:
+    return Alternative(s.text, p.article.id, p.article.title, p.article.source, s.start, s.end, s.passage_start,
+                       s.passage_end, round(s.score, 4), round(s.null_score, 4), s.chunk_id, confidence,
+                       p.article.published)
 
 
 _default: Assistant | None = None

@@ -23,17 +23,17 @@ PUNCTUATION = frozenset(string.punctuation)
 
 @dataclass(frozen=True)
 class Decoding:
-    """How spans are chosen: length limit, nested-span preference and retrieval-rank prior."""
+    """How spans are chosen: length limit, nested-span preference and retrieval-rank prior (values: Config)."""
 
-    max_answer_tokens: int = 30
-    nested_margin: float = 0.0
-    rank_weight: float = 0.0
+    max_answer_tokens: int
+    nested_margin: float
+    rank_weight: float
 
 
 class Reader:
     """An `AutoModelForQuestionAnswering` checkpoint (local folder or hub name), run as float32 on CPU."""
 
-    def __init__(self, name_or_path: str, max_length: int = 384, stride: int = 128, device: str = "cpu"):
+    def __init__(self, name_or_path: str, max_length: int, stride: int, device: str = "cpu"):
         import torch
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
@@ -45,17 +45,13 @@ class Reader:
         self.device = device
         self.max_length, self.stride = max_length, stride
 
-    def run(self, question: str, passages: list[Passage], n_best: int = 4, decoding: Decoding = Decoding()) -> list[Span]:
-        """Answer spans from all passages, best first, overlaps and duplicates merged.
+    def run(self, question: str, passages: list[Passage], n_best: int, decoding: Decoding) -> list[Span]:
+        """Answer spans from all passages, best first, overlaps and duplicates merged (see `decode`)."""
+        spans = self.candidates(question, passages, decoding.max_answer_tokens)
+        return decode(spans, {p.chunk_id: p.rank for p in passages}, decoding, n_best)
 
-        Scores are start+end logit sums, comparable across passages because nothing is normalized
-        per passage, plus `rank_weight * -log(rank)` of the passage's retrieval rank (+0.5 to +2 EM on
-        SQuAD, docs/tuning.md); each span carries its window's null ([CLS]) score.
-        """
-        return merge(prefer_nested(self.candidates(question, passages, decoding), decoding.nested_margin), n_best)
-
-    def candidates(self, question: str, passages: list[Passage], decoding: Decoding = Decoding()) -> list[Span]:
-        """Every candidate span of every window, unranked (one batched forward pass)."""
+    def candidates(self, question: str, passages: list[Passage], max_answer_tokens: int) -> list[Span]:
+        """Every candidate span of every window, unranked and without the rank prior (one batched pass)."""
         if not passages:
             return []
         enc = self.tokenizer([question] * len(passages), [p.chunk.text for p in passages],
@@ -71,11 +67,11 @@ class Reader:
         spans: list[Span] = []
         for w in range(len(owners)):
             context = np.array([s == 1 for s in enc.sequence_ids(w)])
-            spans += self._window_spans(passages[owners[w]], starts[w], ends[w], context, offsets[w], decoding)
+            spans += self._window_spans(passages[owners[w]], starts[w], ends[w], context, offsets[w], max_answer_tokens)
         return spans
 
     @staticmethod
-    def _window_spans(passage: Passage, start_logits, end_logits, context, offsets, decoding: Decoding) -> list[Span]:
+    def _window_spans(passage: Passage, start_logits, end_logits, context, offsets, max_answer_tokens: int) -> list[Span]:
         null = float(start_logits[0] + end_logits[0])
         idx = np.flatnonzero(context)
         if idx.size == 0:
@@ -84,9 +80,8 @@ class Reader:
         top_e = idx[np.argsort(-end_logits[idx])[:TOP_TOKENS]]
         scores = start_logits[top_s][:, None] + end_logits[top_e][None, :]
         length = top_e[None, :] - top_s[:, None]
-        scores = np.where((length >= 0) & (length < decoding.max_answer_tokens), scores, -np.inf)
+        scores = np.where((length >= 0) & (length < max_answer_tokens), scores, -np.inf)
         text, base = passage.chunk.text, passage.chunk.start
-        prior = rank_prior(passage.rank, decoding.rank_weight)
         spans = []
         for flat in np.argsort(-scores, axis=None)[:KEEP_PER_WINDOW]:
             score = scores.flat[flat]
@@ -96,9 +91,22 @@ class Reader:
             cs, ce = tidy(text, *whole_words(text, int(offsets[s][0]), int(offsets[e][1])))
             if cs >= ce or "\n" in text[cs:ce]:  # an answer never runs across paragraphs
                 continue
-            spans.append(Span(text[cs:ce], base + cs, base + ce, cs, ce, float(score) + prior, null,
+            spans.append(Span(text[cs:ce], base + cs, base + ce, cs, ce, float(score), null,
                               passage.chunk_id, passage.article.id))
         return spans
+
+
+def decode(spans: list[Span], ranks: dict[int, int], decoding: Decoding, n_best: int) -> list[Span]:
+    """The one decoder, for serving and for tuning: spans of the ranked chunks, best first.
+
+    Scores are start+end logit sums, comparable across passages because nothing is normalized per
+    passage, plus `rank_weight * -log(rank)` of the passage's retrieval rank (+0.5 to +2 EM on SQuAD,
+    docs/tuning.md); then a nested shorter span may win and overlaps and duplicates are merged.
+    """
+    scored = [replace(s, score=s.score + rank_prior(ranks[s.chunk_id], decoding.rank_weight))
+              for s in spans if s.chunk_id in ranks]
+    scored = sorted(scored, key=lambda s: -s.score)[:NESTED_POOL]
+    return merge(prefer_nested(scored, decoding.nested_margin), n_best)
 
 
 def rank_prior(rank: int, weight: float) -> float:
@@ -178,7 +186,7 @@ def prefer_nested(spans: list[Span], margin: float) -> list[Span]:
     """
     if margin <= 0:
         return spans
-    ranked = sorted(spans, key=lambda s: -s.score)[:NESTED_POOL]
+    ranked = sorted(spans, key=lambda s: -s.score)[:NESTED_POOL]  # decode() already trimmed to this pool
     out = []
     for outer in ranked:
         inner = [s for s in ranked if s.chunk_id == outer.chunk_id and outer.start <= s.start and s.end <= outer.end

@@ -14,9 +14,9 @@ class Retriever:
     """Turns a query into the top-k passages of one snapshot."""
 
     embedder: Embedder
-    mode: RetrievalMode = RetrievalMode.HYBRID
-    rrf_k: int = 60
-    pool: int = 30  # candidates taken from each ranking before fusion
+    mode: RetrievalMode
+    rrf_k: int
+    pool: int  # candidates taken from each ranking before fusion
 
     def run(self, snapshot: Snapshot, query: str, k: int) -> list[Passage]:
         if k <= 0:
@@ -38,7 +38,7 @@ class Retriever:
         return reciprocal_rank_fusion([dense, lexical], self.rrf_k)[:k]
 
 
-def reciprocal_rank_fusion(rankings: list[list[tuple[int, float]]], rrf_k: int = 60) -> list[tuple[int, float]]:
+def reciprocal_rank_fusion(rankings: list[list[tuple[int, float]]], rrf_k: int) -> list[tuple[int, float]]:
     """Sum of 1 / (rrf_k + rank) over the rankings; robust to the rankers' different score scales."""
     fused: dict[int, float] = {}
     for ranking in rankings:

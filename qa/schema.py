@@ -40,7 +40,7 @@ class Passage:
     rank: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Span:
     """One candidate answer inside a passage."""
 
@@ -49,7 +49,7 @@ class Span:
     end: int
     passage_start: int  # offsets in the passage text
     passage_end: int
-    score: float  # start + end logit
+    score: float  # start + end logit (plus the retrieval-rank prior once decoded)
     null_score: float
     chunk_id: int
     article_id: str
@@ -59,7 +59,42 @@ class Span:
         return self.score - self.null_score
 
 
-@dataclass
+@dataclass(frozen=True)
+class PassageRef:
+    """A passage that was read, as the answer reports it: `text == article.text[start:end]`."""
+
+    chunk_id: int
+    article_id: str
+    title: str
+    source: str
+    text: str
+    start: int
+    end: int
+    score: float
+    rank: int
+    published: str | None = None
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another candidate answer; `confidence` is the probability that it, instead, is exactly right."""
+
+    text: str
+    article_id: str
+    article_title: str
+    source: str
+    start: int  # offsets in the article text
+    end: int
+    passage_start: int  # offsets in the passage of chunk `chunk_id`
+    passage_end: int
+    reader_score: float
+    null_score: float
+    chunk_id: int
+    confidence: float
+    published: str | None = None
+
+
+@dataclass(frozen=True)
 class Answer:
     """What `answer()` returns; `found` is False when the articles do not hold the answer."""
 
@@ -79,20 +114,29 @@ class Answer:
     retrieval_score: float = 0.0
     reader_score: float = 0.0
     null_score: float = 0.0
-    alternatives: list[dict[str, Any]] = field(default_factory=list)
-    passages: list[dict[str, Any]] = field(default_factory=list)  # the passages read, best first
+    alternatives: tuple[Alternative, ...] = ()  # by confidence, highest first
+    passages: tuple[PassageRef, ...] = ()  # the passages read, best first
     query: str = ""  # the query actually used for retrieval (differs for follow-ups)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def margin(self) -> float:
+        """The reader's evidence: best span score minus its window's no-answer score."""
+        return self.reader_score - self.null_score
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["alternatives"] = list(data["alternatives"])
+        data["passages"] = list(data["passages"])
+        return data
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Answer":
-        return cls(**data)
+        return cls(**{**data, "alternatives": tuple(Alternative(**a) for a in data.get("alternatives", ())),
+                      "passages": tuple(PassageRef(**p) for p in data.get("passages", ()))})
 
     @classmethod
     def from_json(cls, text: str) -> "Answer":

@@ -28,6 +28,9 @@ from .lexical import Bm25Index
 from .schema import Article, Chunk
 
 FORMAT_VERSION = 1
+# Article ids of files: 1 = relative to whichever folder they were loaded from (could collide),
+# 2 = relative to the articles folder, else the absolute path (`articles.file_id`). The next write migrates 1.
+ID_SCHEME = 2
 CURRENT = "CURRENT"
 SCHEMA = """
 CREATE TABLE articles (id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, source TEXT,
@@ -64,16 +67,17 @@ class Manifest:
     chunks: int = 0
     format_version: int = FORMAT_VERSION
     created: float = 0.0
+    id_scheme: int = 1  # indexes written before the field existed used scheme 1
 
-    def check(self, embedding_model: str, dimension: int, where: Path) -> None:
+    def check(self, embedding_model: str, where: Path, dimension: int | None = None) -> None:
         """Refuse to mix vectors of different models: the scores would be meaningless."""
         if self.format_version != FORMAT_VERSION:
             raise IndexMismatch(f"index at {where} has format {self.format_version}, this version reads "
                                 f"{FORMAT_VERSION}; rebuild it with `qa build --index {where}`")
-        if self.embedding_model != embedding_model or self.dimension != dimension:
+        if self.embedding_model != embedding_model or dimension not in (None, self.dimension):
             raise IndexMismatch(
                 f"index at {where} was built with embedding model {self.embedding_model!r} "
-                f"({self.dimension} dimensions) but {embedding_model!r} ({dimension} dimensions) is configured; "
+                f"({self.dimension} dimensions) but {embedding_model!r} is configured; "
                 f"rebuild it with `qa build --index {where}` or configure the index's model")
 
 
@@ -214,6 +218,11 @@ class Generation:
         self.db.executemany('INSERT INTO chunks (id, article_id, position, start, "end") VALUES (?, ?, ?, ?, ?)',
                             [(i, c.article_id, c.position, c.start, c.end) for i, c in zip(ids, chunks)])
         return ids
+
+    def rename_article(self, old_id: str, new_id: str, source: str) -> None:
+        """Give an article a new id; its chunks, and so its vectors, stay as they are."""
+        self.db.execute("UPDATE articles SET id = ?, source = ? WHERE id = ?", (new_id, source, old_id))
+        self.db.execute("UPDATE chunks SET article_id = ? WHERE article_id = ?", (new_id, old_id))
 
     def delete_article(self, article_id: str) -> None:
         self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))

@@ -2,10 +2,17 @@ import json
 
 from qa.articles import guess_title, load_file, load_paths, make_article
 
+LIMIT = 10 * 1024 * 1024
+
+
+def load_one(path):
+    """A file loaded with its name as id (as inside an articles folder)."""
+    return load_file(path, path.name, LIMIT)
+
 
 def test_txt_uses_short_first_line_as_title(tmp_path):
     (tmp_path / "a.txt").write_text("Markets rally\nStocks rose on Monday. Bonds fell.\n")
-    [article] = load_file(tmp_path / "a.txt", tmp_path).articles
+    [article] = load_one(tmp_path / "a.txt").articles
     assert article.title == "Markets rally"
     assert article.id == "a.txt"
     assert article.text.startswith("Markets rally")
@@ -20,7 +27,7 @@ def test_txt_without_title_uses_first_sentence_shortened(seed_text):
 
 def test_markdown_heading_is_the_title(tmp_path):
     (tmp_path / "n.md").write_text("# Big news\n\nSomething happened.\n")
-    assert load_file(tmp_path / "n.md").articles[0].title == "Big news"
+    assert load_one(tmp_path / "n.md").articles[0].title == "Big news"
 
 
 def test_html_keeps_main_text_and_drops_scripts_and_navigation(tmp_path):
@@ -32,7 +39,7 @@ def test_html_keeps_main_text_and_drops_scripts_and_navigation(tmp_path):
     <p>Residents near the embankment were told to move valuables upstairs before the next high tide.</p>
     </article><footer>Copyright 2024 Example News</footer></body></html>"""
     (tmp_path / "page.html").write_text(html)
-    result = load_file(tmp_path / "page.html", tmp_path)
+    result = load_one(tmp_path / "page.html")
     assert not result.errors
     [article] = result.articles
     assert "Thames rose two metres" in article.text
@@ -48,7 +55,7 @@ def test_jsonl_records_and_bad_lines(tmp_path):
              json.dumps({"title": "no text"}),
              json.dumps({"url": "http://e/3", "text": "Third story. It has two sentences."})]
     (tmp_path / "feed.jsonl").write_text("\n".join(lines) + "\n")
-    result = load_file(tmp_path / "feed.jsonl", tmp_path)
+    result = load_one(tmp_path / "feed.jsonl")
     assert [a.id for a in result.articles] == ["x1", "http://e/3"]
     assert result.articles[0].published == "2024-01-02"
     assert result.articles[1].source == "http://e/3"
@@ -61,7 +68,7 @@ def test_jsonl_records_and_bad_lines(tmp_path):
 def test_json_object_and_list(tmp_path):
     (tmp_path / "one.json").write_text(json.dumps({"text": "Alone here.", "title": "Solo"}))
     (tmp_path / "many.json").write_text(json.dumps([{"text": "A."}, {"text": "B.", "id": "b"}]))
-    result = load_paths([tmp_path])
+    result = load_paths([tmp_path], tmp_path, LIMIT)
     ids = sorted(a.id for a in result.articles)
     assert ids == ["b", "many.json#0", "one.json"]
 
@@ -72,7 +79,7 @@ def test_problems_are_messages_and_other_files_still_load(tmp_path):
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02binary")
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 opens. It serves tea.".encode("latin-1"))
     (tmp_path / "big.txt").write_text("x " * 600)
-    result = load_paths([tmp_path, tmp_path / "missing.txt"], max_bytes=1000)
+    result = load_paths([tmp_path, tmp_path / "missing.txt"], tmp_path, 1000)
     ids = sorted(a.id for a in result.articles)
     assert ids == ["good.txt", "latin1.txt"]
     errors = "\n".join(result.errors)
@@ -87,17 +94,17 @@ def test_problems_are_messages_and_other_files_still_load(tmp_path):
 def test_duplicate_ids_in_one_batch_keep_the_first(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"id": "same", "text": "First."}) + "\n"
                                       + json.dumps({"id": "same", "text": "Second."}) + "\n")
-    result = load_paths([tmp_path / "a.jsonl"])
+    result = load_paths([tmp_path / "a.jsonl"], tmp_path, LIMIT)
     assert [a.text for a in result.articles] == ["First."]
     assert any("duplicate article id 'same'" in e for e in result.errors)
 
 
 def test_unsupported_type_and_empty_folder(tmp_path):
     (tmp_path / "x.pdf").write_bytes(b"%PDF")
-    result = load_paths([tmp_path])
+    result = load_paths([tmp_path], tmp_path, LIMIT)
     assert not result.articles
     assert any("no article files" in e for e in result.errors)
-    assert "unsupported file type .pdf" in load_file(tmp_path / "x.pdf").errors[0]
+    assert "unsupported file type .pdf" in load_one(tmp_path / "x.pdf").errors[0]
 
 
 def test_hash_changes_with_text_and_crlf_is_normalized():
@@ -110,14 +117,14 @@ def test_hash_changes_with_text_and_crlf_is_normalized():
 def test_html_of_only_scripts_and_styles_is_refused(tmp_path):
     (tmp_path / "junk.html").write_text("<html><head><style>body{}</style><script>var a=1;</script></head>"
                                         "<body><script>track()</script></body></html>")
-    result = load_file(tmp_path / "junk.html")
+    result = load_one(tmp_path / "junk.html")
     assert not result.articles and "no readable text" in result.errors[0]
 
 
 def test_article_without_sentence_punctuation_still_loads(tmp_path):
     (tmp_path / "list.txt").write_text("apples 3\npears 5\nplums 12")
-    [article] = load_file(tmp_path / "list.txt").articles
+    [article] = load_one(tmp_path / "list.txt").articles
     assert article.title == "apples 3"
     (tmp_path / "dots.txt").write_text("... !!! ???")
-    result = load_file(tmp_path / "dots.txt")
+    result = load_one(tmp_path / "dots.txt")
     assert not result.articles and "has no words" in result.errors[0]

@@ -1,7 +1,7 @@
 import pytest
 
 from qa.articles import make_article
-from qa.chunking import Chunker, hf_token_counter, split_sentences
+from qa.chunking import Chunker, split_sentences
 from qa.pipeline import Assistant
 
 TRICKY = ("The U.S. and Mr. Smith met at 9 a.m. in Washington, D.C. on Monday… Then they left. "
@@ -17,7 +17,7 @@ def embedder():
 
 @pytest.fixture(scope="module")
 def chunker(embedder):
-    return Chunker(hf_token_counter(embedder.tokenizer), 64, 1)
+    return Chunker(embedder.count_tokens, 64, 1)
 
 
 def test_sentences_respect_abbreviations(seed_text):
@@ -36,7 +36,7 @@ def test_offsets_are_exact_and_on_word_boundaries(chunker, embedder):
         assert article.text[chunk.start:chunk.end] == chunk.text
         assert chunk.start == 0 or not article.text[chunk.start - 1].isalnum()
         assert chunk.end == len(article.text) or not article.text[chunk.end].isalnum()
-        n = len(embedder.tokenizer(chunk.text, add_special_tokens=False)["input_ids"])
+        n = len(embedder.model.tokenizer(chunk.text, add_special_tokens=False)["input_ids"])
         assert n <= 64, (n, chunk.text)
     covered = "".join(article.text[c.start:c.end] for c in chunks)
     for word in ("word0", "word200", "word399", "Ellipses…", "Jones"):
@@ -57,9 +57,9 @@ def test_overlap_repeats_one_sentence(chunker):
 
 
 def test_no_chunk_exceeds_model_window(embedder):
-    chunker = Chunker(hf_token_counter(embedder.tokenizer), embedder.max_tokens, 1)
+    chunker = Chunker(embedder.count_tokens, embedder.max_tokens, 1)
     article = make_article(" ".join(["supercalifragilistic"] * 2000), id="long")
     chunks = chunker.run(article)
-    assert chunks and all(len(embedder.tokenizer(c.text, add_special_tokens=False)["input_ids"]) <= embedder.max_tokens
+    assert chunks and all(len(embedder.model.tokenizer(c.text, add_special_tokens=False)["input_ids"]) <= embedder.max_tokens
                           for c in chunks)
     assert all(article.text[c.start:c.end] == c.text for c in chunks)

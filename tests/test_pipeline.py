@@ -43,11 +43,11 @@ def test_offsets_of_answer_and_alternatives(assistant):
         assert article.text[ans.start:ans.end] == ans.text
         assert ans.passage[ans.passage_start:ans.passage_end] == ans.text
         assert ans.passage in article.text
-        for alt in [*ans.alternatives, {"start": ans.start, "end": ans.end, "text": ans.text}]:
-            text = assistant.snapshot().article(alt.get("article_id", ans.article_id)).text
-            assert text[alt["start"]:alt["end"]] == alt["text"]
-            assert alt["start"] == 0 or not text[alt["start"] - 1].isalnum()
-            assert alt["end"] == len(text) or not text[alt["end"]].isalnum()
+        for alt in [*ans.alternatives, ans]:
+            text = assistant.snapshot().article(alt.article_id).text
+            assert text[alt.start:alt.end] == alt.text
+            assert alt.start == 0 or not text[alt.start - 1].isalnum()
+            assert alt.end == len(text) or not text[alt.end].isalnum()
 
 
 def test_answer_json_round_trips_and_has_timings(assistant):

@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import pytest
 
 from qa.config import RetrievalMode
-from qa.retrieval import Retriever, reciprocal_rank_fusion
+from qa.retrieval import reciprocal_rank_fusion
 
 FIRST_PARAGRAPH = "NATO Secretary General Jens Stoltenberg on Tuesday urged members of the alliance"
 BAKHMUT = "Wagner mercenary group has made advances near the Ukrainian city of Bakhmut"
@@ -15,7 +17,7 @@ def test_first_paragraph_ranks_first(assistant):
 
 @pytest.mark.parametrize("mode", list(RetrievalMode))
 def test_bakhmut_paragraph_in_top_two(assistant, mode):
-    retriever = Retriever(assistant.embedder, mode)
+    retriever = replace(assistant.retriever, mode=mode)
     passages = retriever.run(assistant.snapshot(), "How many Russian soldiers were killed in a single day?", 2)
     assert any(BAKHMUT in p.chunk.text for p in passages)
     for p in passages:

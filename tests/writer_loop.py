@@ -3,11 +3,11 @@ import sys
 import time
 
 from qa import Assistant
-from qa.articles import load_paths, make_article
+from qa.articles import make_article
 
 index, mode, seeds = sys.argv[1], sys.argv[2], sys.argv[3]
 assistant = Assistant(index_dir=index)
-seed_articles = load_paths([seeds]).articles
+seed_articles = assistant.load([seeds]).articles
 extra = [make_article(f"Story {i}. The harbour master {i} counted {i * 7} boats at dawn. " * 20, id=f"extra-{i}")
          for i in range(6)]
 assistant.indexer()  # load the embedding model before the loop, so kills land in writes

@@ -1,0 +1,173 @@
+"""The browser chat (Gradio): `qa chat`, `qa-app` or `python app.py`; builds the index on first start."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import Config
+from .pipeline import Assistant, QuestionError
+from .store import IndexProblem
+
+EXAMPLES = ["Who urged members of the alliance to ramp up ammunition production?",
+            "Which city has the Wagner group made advances near?",
+            "How many Russian soldiers were killed in a single day?",
+            "What will the U.S. and Germany equip Ukraine with?"]
+CSS = """
+mark { background: #ffe58a; padding: 0 2px; }
+#articles table { table-layout: fixed; width: 100%; }
+#articles td, #articles th { overflow-wrap: anywhere; }
+#articles td:nth-child(4), #articles th:nth-child(4) { white-space: nowrap; overflow-wrap: normal; }
+"""
+TABLE_HEADERS = ["title", "id", "chunks", "date"]
+TABLE_WIDTHS = ["44%", "34%", "9%", "13%"]
+
+
+def add_server_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    env = os.environ.get
+    p.add_argument("--host", default=env("QA_HOST", "127.0.0.1"), help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(env("QA_PORT", "7860")))
+    p.add_argument("--concurrency", type=int, default=int(env("QA_CONCURRENCY", "4")),
+                   help="questions answered at once")
+    p.add_argument("--share", action="store_true", help="create a public Gradio link (off by default)")
+    return p
+
+
+def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
+    import gradio as gr
+
+    from .articles import LoadResult
+    from .chat import Turn, add_pasted, add_uploads, article_rows, ask, escape, report_text
+
+    def respond(message: str, chat: list, turns: list):
+        if not (message or "").strip():
+            return "", chat, turns
+        reply, turn = ask(assistant, message, [Turn(**t) for t in turns])
+        turns = turns + ([{"question": turn.question, "answer": turn.answer, "resolved": turn.resolved}]
+                         if turn else [])
+        chat = chat + [{"role": "user", "content": escape(" ".join(message.split()))},
+                       {"role": "assistant", "content": reply}]
+        return "", chat, turns
+
+    def api_answer(question: str, k: int = assistant.config.k) -> dict:
+        try:
+            return assistant.answer(question, k=int(k)).to_dict()
+        except (QuestionError, IndexProblem) as err:
+            raise gr.Error(str(err)) from err
+
+    def refresh():
+        rows = article_rows(assistant)
+        return rows, gr.update(choices=[r[1] for r in rows], value=None)
+
+    def upload(files, progress=gr.Progress(track_tqdm=True)):
+        report, result = add_uploads(assistant, files or [], articles_dir)
+        return (report_text(report, result), None, *refresh())
+
+    def paste(title, text, progress=gr.Progress(track_tqdm=True)):
+        report, result = add_pasted(assistant, title, text, articles_dir)
+        cleared = ("", "") if report else (title, text)
+        return (report_text(report, result), *cleared, *refresh())
+
+    def remove(article_id):
+        if not article_id:
+            return "Choose an article to remove.", *refresh()
+        report = assistant.remove([article_id])
+        note = ("<br>Its file stays in the articles folder; delete it there to keep a rebuild from adding it back."
+                if report.removed else "")
+        return report_text(report, LoadResult(errors=report.errors)) + note, *refresh()
+
+    def rebuild(progress=gr.Progress(track_tqdm=True)):
+        progress(0, desc="Reading articles")
+        loaded = assistant.load([articles_dir])
+        if not loaded.articles:
+            return report_text(None, loaded) + "<br>The index was not changed.", *refresh()
+        progress(0.1, desc=f"Embedding {len(loaded.articles)} articles")
+        report = assistant.rebuild(loaded.articles, progress=True)
+        return report_text(report, loaded), *refresh()
+
+    with gr.Blocks(title="Article QA") as demo:
+        gr.Markdown("## Ask your articles\nAnswers are exact quotes from the articles, with their source.")
+        with gr.Tab("Chat"):
+            chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="chat",
+                                 placeholder="Ask a question about the articles.")
+            turns = gr.State([])
+            with gr.Row():
+                box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=8, elem_id="question",
+                                 max_length=assistant.config.max_question_chars)
+                send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            gr.Examples(EXAMPLES, inputs=box, label="Try")
+            clear = gr.Button("New conversation", size="sm")
+            for trigger in (box.submit, send.click):
+                trigger(respond, [box, chatbot, turns], [box, chatbot, turns], api_visibility="private",
+                        concurrency_limit=concurrency, concurrency_id="chat")
+            clear.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
+        with gr.Tab("Articles"):
+            table = gr.Dataframe(headers=TABLE_HEADERS, value=article_rows(assistant), interactive=False,
+                                 elem_id="articles", wrap=True, column_widths=TABLE_WIDTHS)
+            status = gr.HTML(elem_id="status")
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(label="Upload articles (.txt .md .html .json .jsonl); a file with the name "
+                                          "of an earlier upload replaces it", file_count="multiple", elem_id="upload")
+                    add_btn = gr.Button("Add uploaded files", elem_id="add-files")
+                with gr.Column():
+                    title = gr.Textbox(label="Title", elem_id="paste-title")
+                    text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text")
+                    paste_btn = gr.Button("Add pasted article", elem_id="add-paste")
+            with gr.Row():
+                choice = gr.Dropdown(label="Article to remove", choices=[r[1] for r in article_rows(assistant)])
+                remove_btn = gr.Button("Remove article", variant="stop")
+                rebuild_btn = gr.Button("Rebuild index", elem_id="rebuild")
+            # One progress display, on the status line: the table keeps showing the articles meanwhile.
+            writes = dict(concurrency_limit=1, concurrency_id="writes", api_visibility="private",
+                          show_progress_on=[status])
+            add_btn.click(upload, files, [status, files, table, choice], **writes)
+            paste_btn.click(paste, [title, text], [status, title, text, table, choice], **writes)
+            remove_btn.click(remove, choice, [status, table, choice], **writes)
+            rebuild_btn.click(rebuild, None, [status, table, choice], **writes)
+            demo.load(refresh, None, [table, choice], api_visibility="private")
+        gr.api(api_answer, api_name="answer", concurrency_limit=concurrency, concurrency_id="chat")
+    demo.queue(default_concurrency_limit=concurrency)
+    return demo
+
+
+def serve(assistant: Assistant, args) -> int:
+    """Build the index on first start (an empty one for an empty folder), load the models, serve."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    print(f"Loading models and the index at {assistant.config.index_dir} …", flush=True)
+    try:
+        report = assistant.ensure_index(progress=True)
+        assistant.snapshot()
+    except IndexProblem as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if report is not None:
+        print(f"Built the index from {assistant.config.articles_dir}: {report.summary()}", flush=True)
+        for line in report.warnings:
+            print(line, flush=True)
+        for line in report.errors:
+            print(f"warning: {line}", file=sys.stderr)
+    assistant.warm_up()  # load the models before the first person asks
+    user, password = os.environ.get("QA_USERNAME"), os.environ.get("QA_PASSWORD")
+    demo = build_ui(assistant, Path(assistant.config.articles_dir), args.concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                auth=(user, password) if user and password else None,
+                max_file_size=assistant.config.max_file_bytes, css=CSS, footer_links=["api"])
+    return 0
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    defaults = Config()
+    p = argparse.ArgumentParser(description="Browser chat over your articles.")
+    p.add_argument("--index", type=Path, default=None, help=f"index folder (default: {defaults.index_dir})")
+    p.add_argument("--articles", type=Path, default=None,
+                   help=f"articles folder, created if missing (default: {defaults.articles_dir})")
+    return add_server_options(p).parse_args(argv)
+
+
+def main(argv=None) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args = parse_args(argv)
+    sys.exit(serve(Assistant(Config().with_(index_dir=args.index, articles_dir=args.articles)), args))
