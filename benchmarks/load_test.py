@@ -6,31 +6,25 @@ Run: python benchmarks/load_test.py [--clients 16] [--seconds 60]
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from common import ROOT, write_results
+
+sys.path.insert(0, str(ROOT.parent / "tests"))
+from helpers import start_app, stop  # noqa: E402
+
+from qa.evaluation import percentile  # noqa: E402
 
 QUESTIONS = ["Who urged members of the alliance to ramp up ammunition production?",
              "Which city has the Wagner group made advances near?",
              "How many Russian soldiers were killed in a single day?",
              "What will the U.S. and Germany equip Ukraine with?",
              "What is the capital of France?"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -43,21 +37,10 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     shutil.copytree(ROOT.parent / "seeds", tmp / "articles")
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen([sys.executable, str(ROOT.parent / "app.py"), "--port", str(port), "--index",
-                               str(tmp / "index"), "--articles", str(tmp / "articles")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}/"
+    server, url = start_app(["--index", tmp / "index", "--articles", tmp / "articles"], tmp / "server.log", 300)
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
         proc = psutil.Process(server.pid)
-        Client(url, verbose=False).predict(QUESTIONS[0], 5, api_name="/answer")  # warm
+        Client(url, verbose=False).predict(QUESTIONS[0], api_name="/answer")  # warm
         rss_before = proc.memory_info().rss / 2**20
         latencies: list[float] = []
         errors: list[str] = []
@@ -69,7 +52,7 @@ def main() -> None:
             while time.time() < deadline:
                 t0 = time.perf_counter()
                 try:
-                    out = c.predict(QUESTIONS[i % len(QUESTIONS)], 5, api_name="/answer")
+                    out = c.predict(QUESTIONS[i % len(QUESTIONS)], api_name="/answer")
                     assert isinstance(out, dict) and "found" in out
                     latencies.append((time.perf_counter() - t0) * 1000)
                 except Exception as err:  # noqa: BLE001 - every failure is counted
@@ -87,14 +70,12 @@ def main() -> None:
             t.join()
         rss_after = proc.memory_info().rss / 2**20
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
         shutil.rmtree(tmp, ignore_errors=True)
-    lat = sorted(latencies) or [0.0]
     results = {"clients": args.clients, "seconds": args.seconds, "served": len(latencies), "errors": len(errors),
                "error_samples": errors[:5], "throughput_rps": round(len(latencies) / args.seconds, 2),
-               "latency_p50_ms": round(statistics.median(lat), 1),
-               "latency_p95_ms": round(lat[int(0.95 * (len(lat) - 1))], 1),
+               "latency_p50_ms": round(percentile(latencies, 50), 1),
+               "latency_p95_ms": round(percentile(latencies, 95), 1),
                "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_after, 1),
                "rss_every_10s_mb": rss_series}
     md = "\n".join(["# Load test: app.py, concurrent clients over HTTP", "", "| metric | value |", "|---|---|",

@@ -20,8 +20,7 @@ from tqdm import tqdm
 from qa.config import Config, RetrievalMode
 from qa.evaluation import best_over, exact_match, f1_score, gold_rank
 from qa.pipeline import Assistant
-from qa.reader import NESTED_POOL, merge, prefer_nested, rank_prior
-from qa.retrieval import Retriever
+from qa.reader import Decoding, decode
 from qa.schema import Span
 
 DEPTH = 10
@@ -48,7 +47,7 @@ def trace(args) -> None:
             record["modes"][mode.value] = {"ranked": [[p.chunk_id, p.score] for p in passages[:DEPTH]],
                                            "gold_rank": gold_rank(item, passages)}
             union.update({p.chunk_id: p for p in passages[:DEPTH]})
-        spans = assistant.reader.candidates(item.question, list(union.values()))
+        spans = assistant.reader.candidates(item.question, list(union.values()), config.max_answer_tokens)
         record["spans"] = [asdict(s) for s in spans]
         out.append(record)
     path = RESULTS.parent / "data" / f"trace-{config.chunk_tokens}-every{args.every}.json"
@@ -57,11 +56,9 @@ def trace(args) -> None:
 
 
 def decide(record: dict, mode: str, k: int, weight: float, nested: float) -> tuple[str, float]:
-    """Best answer text and its margin for one setting (the same steps as Reader.run)."""
-    bonus = {cid: rank_prior(rank, weight) for rank, (cid, _) in enumerate(record["modes"][mode]["ranked"][:k], 1)}
-    scored = sorted(((s.score + bonus[s.chunk_id], s) for s in record["span_objects"] if s.chunk_id in bonus),
-                    key=lambda pair: -pair[0])[:NESTED_POOL]
-    best = merge(prefer_nested([replace(s, score=score) for score, s in scored], nested), 1)
+    """Best answer text and its margin for one setting, through the reader's own `decode`."""
+    ranks = {cid: rank for rank, (cid, _) in enumerate(record["modes"][mode]["ranked"][:k], 1)}
+    best = decode(record["span_objects"], ranks, Decoding(Config().max_answer_tokens, nested, weight), 1)
     return (best[0].text, best[0].margin) if best else ("", -math.inf)
 
 

@@ -147,7 +147,7 @@ def answer_in_context(assistant: Assistant, question: str, history: list[Turn],
 # Replies are Markdown with a little HTML, escaped once, minimally: they render safely and the copy
 # button (which copies the message source) still gives readable text.
 MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~|])")
-LINE_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])", re.M)
+LINE_START = re.compile(r"^(\s*\d*)([#>+=-]|(?<=\d)[.)])", re.M)  # headings, quotes, lists: "1." -> "1\."
 
 
 def escape(text: str) -> str:

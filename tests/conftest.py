@@ -36,3 +36,13 @@ def fresh(tmp_path) -> Assistant:
 @pytest.fixture(scope="session")
 def seed_text() -> str:
     return (SEEDS / SEED_ID).read_text(encoding="utf-8")
+
+
+MODEL_FIXTURES = {"seed_index", "assistant", "fresh", "news", "server", "embedder", "chunker"}
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that load a model (through these fixtures) are `integration`; the rest is the fast unit layer."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -1,27 +1,17 @@
 """End to end: app.py in a subprocess, driven by headless Chromium through Playwright."""
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, SEEDS
+from helpers import start_app, stop
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 OUTPUT = ROOT / "test-output"
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)")]
 
 
 @pytest.fixture(scope="module")
@@ -29,37 +19,18 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
     articles = tmp / "articles"
     shutil.copytree(SEEDS, articles)
-    port = free_port()
-    log = open(tmp / "server.log", "w")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(tmp / "index"),
-                             "--articles", str(articles)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((tmp / "server.log").read_text())
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        raise RuntimeError("app did not start:\n" + (tmp / "server.log").read_text())
+    proc, url = start_app(["--index", tmp / "index", "--articles", articles], tmp / "server.log")
     yield url, tmp
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    stop(proc)
 
 
 def ask(page, question: str, expect: str, nth: int):
+    """Ask, then wait for the nth answer (each found answer highlights one <mark>) to hold `expect`."""
     page.locator("#question textarea").fill(question)
     page.locator("#ask").click()
-    bot = page.locator("#chat .message-row.bot-row, #chat [data-testid='bot']").nth(nth)
-    bot.wait_for(timeout=60_000)
-    page.wait_for_function("([t]) => document.querySelector('#chat').innerText.includes(t)", arg=[expect],
-                           timeout=60_000)
+    page.wait_for_function("([n, t]) => { const m = document.querySelectorAll('#chat mark');"
+                           " return m.length > n && m[n].closest('.message-row, .message').innerText.includes(t); }",
+                           arg=[nth, expect], timeout=60_000)
 
 
 def test_chat_upload_and_screenshot(server, tmp_path):
@@ -67,7 +38,8 @@ def test_chat_upload_and_screenshot(server, tmp_path):
 
     url, tmp = server
     article = tmp_path / "harbour.txt"
-    article.write_text("Harbour news\nThe ferry to the Isle of Skye leaves from Mallaig at noon every day.\n")
+    article.write_text("Harbour news\nThe ferry to the Isle of Skye leaves from Mallaig at noon every day. "
+                       "The captain's dog, *Rex*, rides along & greets O'Brien's passengers.\n")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -88,8 +60,20 @@ def test_chat_upload_and_screenshot(server, tmp_path):
         assert "harbour.txt" in page.locator("#articles").inner_text()
         assert (tmp / "articles" / "harbour.txt").exists()
 
+        date_style = page.evaluate("() => getComputedStyle(document.querySelector('#articles td:nth-child(4)'))"
+                                   ".whiteSpace")
+        assert date_style == "nowrap"
+
         page.get_by_role("tab", name="Chat").click()
+        assert page.locator("#question textarea").get_attribute("maxlength") == "1000"
         ask(page, "Where does the ferry to the Isle of Skye leave from?", "Mallaig", 1)
+        ask(page, "Whose dog rides along?", "captain", 2)
+        chat = page.locator("#chat").inner_text()
+        assert "captain's dog, *Rex*, rides along & greets O'Brien's passengers" in chat  # shown as written
+        assert "Whose dog rides along?" in chat
+        assert "&#" not in chat and "&amp;" not in chat
+        page.locator("#chat summary", has_text="Read the whole article").last.click()
+        assert page.locator("#chat details[open]").last.inner_text().count("Mallaig") >= 1
         OUTPUT.mkdir(exist_ok=True)
         shot = tmp_path / "chat.png"
         page.screenshot(path=str(shot), full_page=True)
@@ -101,10 +85,29 @@ def test_chat_upload_and_screenshot(server, tmp_path):
 def test_named_api_endpoint_returns_the_serialized_answer(server):
     from gradio_client import Client
 
-    from qa import Answer
+    from qa import Answer, Config
+
+    url, tmp = server
+    client = Client(url, verbose=False)
+    answer = Answer.from_dict(client.predict("Which city has the Wagner group made advances near?", 3,
+                                             api_name="/answer"))
+    assert answer.found and answer.text == "Bakhmut" and len(answer.passages) == 3
+    assert answer.source == "000_3dd2ae40c6c0741b.txt" and str(tmp) not in json_of(answer)
+    default = Answer.from_dict(client.predict("Which city has the Wagner group made advances near?",
+                                              api_name="/answer"))
+    assert len(default.passages) == Config().k  # the API's default k is Config.k
+
+
+def json_of(answer) -> str:
+    return answer.to_json()
+
+
+@pytest.mark.parametrize("question,k,message", [("", 3, "empty"), ("Who?", 0, "k (passages"),
+                                                ("x" * 1001, 3, "limit")])
+def test_api_errors_say_what_is_wrong(server, question, k, message):
+    from gradio_client import Client
 
     url, _ = server
-    payload = Client(url, verbose=False).predict("Which city has the Wagner group made advances near?", 3,
-                                                 api_name="/answer")
-    answer = Answer.from_dict(payload)
-    assert answer.found and answer.text == "Bakhmut" and len(answer.passages) == 3
+    with pytest.raises(Exception) as err:
+        Client(url, verbose=False).predict(question, k, api_name="/answer")
+    assert message in str(err.value) and "upstream" not in str(err.value)

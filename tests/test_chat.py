@@ -1,62 +1,128 @@
 import json
+import re
 
-from qa.chat import (Turn, add_pasted, add_uploads, article_rows, ask, escape, format_reply, resolve_follow_up,
-                     safe_filename)
-from qa.schema import Answer
+import pytest
+
+from qa.chat import (NO_ARTICLES, Turn, add_pasted, add_uploads, article_rows, ask, escape, follow_up_candidate,
+                     format_reply, safe_filename, substitute)
+from qa.schema import Alternative, Answer, PassageRef
+
+integration = pytest.mark.integration
 
 
 def test_escape_neutralizes_html_and_markdown():
     out = escape('<script>alert(1)</script> <img src=x onerror="alert(2)"> **bold** [link](http://x)')
-    assert "<" not in out and ">" not in out and '"' not in out
-    assert "**" not in out and "](" not in out
-    assert "&lt;script&gt;" in out
+    assert "<script" not in out and "<img" not in out and "</" not in out  # no tag can open
+    assert "**" not in out and r"\*\*bold\*\*" in out
+    assert r"\[link\]" in out  # no Markdown link
+    assert "&lt;script>" in out
+
+
+def test_escape_is_done_once_and_stays_readable():
+    """Apostrophes, quotes and plain punctuation are copied as typed (the copy button copies the source)."""
+    text = "What's \"new\" in O'Brien's plan? 3 < 5 & AT&T, rock 'n' roll."
+    assert escape(text) == text
+    assert "&#" not in escape("It's Stoltenberg’s “plan”")
+    assert escape("a_b *c* `d` &amp; <b>") == r"a\_b \*c\* \`d\` &amp;amp; &lt;b>"
+    assert escape("# not a heading") == r"\# not a heading"
+    assert escape("1. not a list") == r"1\. not a list"
+
+
+def _answer(**kw):
+    evil = "Evil <img src=x onerror=alert(1)> text with <script>steal()</script> inside."
+    base = dict(question="q", text="<script>steal()</script>", found=True, confidence=0.9, article_id="a<b>",
+                article_title="<b>Title</b>", source="javascript:alert(1)", passage=evil,
+                passage_start=evil.index("<script>"), passage_end=evil.index(" inside"),
+                alternatives=(Alternative("<i>x</i>", "a", "<u>t</u>", "", 0, 1, 0, 1, 1.0, 0.0, 1, 0.1),),
+                timings_ms={"total": 12})
+    return Answer(**{**base, **kw})
 
 
 def test_reply_escapes_untrusted_article_text():
-    evil = "Evil <img src=x onerror=alert(1)> text with <script>steal()</script> inside."
-    ans = Answer(question="q", text="<script>steal()</script>", found=True, confidence=0.9, article_id="a<b>",
-                 article_title="<b>Title</b>", source="javascript:alert(1)", passage=evil,
-                 passage_start=evil.index("<script>"), passage_end=evil.index(" inside"),
-                 alternatives=[{"text": "<i>x</i>", "confidence": 0.1, "article_title": "<u>t</u>"}],
-                 timings_ms={"total": 12})
-    html = format_reply(ans)
+    html = format_reply(_answer())
     for raw in ("<script>", "<img", "<b>Title</b>", "<i>x</i>", "<u>t</u>", 'href="javascript'):
         assert raw not in html
-    assert "<mark>&lt;script&gt;steal&#40;&#41;&lt;/script&gt;</mark>" in html
-    assert "Confidence 90%" in html and "Alternatives" in html
+    assert "<mark>&lt;script>steal()&lt;/script></mark>" in html
+    assert "Confidence 90%" in html and "Alternatives" in html and "instead" in html
+
+
+def test_reply_keeps_apostrophes_readable():
+    passage = "Stoltenberg said: 'We're ready' & *waiting* for O'Brien_s team."
+    ans = _answer(text="O'Brien_s team", passage=passage, passage_start=passage.index("O'Brien"),
+                  passage_end=len(passage) - 1, article_title="NATO's chief", source="")
+    html = format_reply(ans)
+    assert "'We're ready'" in html and "NATO's chief" in html and "<mark>O'Brien\\_s team</mark>" in html
+    assert "&#x27;" not in html and "&#39;" not in html and "&#35;" not in html
 
 
 def test_reply_for_no_answer_shows_closest_passages():
     ans = Answer(question="q", text="", found=False, confidence=0.8,
-                 passages=[{"title": "T", "source": "https://example.com/a", "article_id": "a", "text": "Close text."}])
+                 passages=(PassageRef(1, "a", "T", "https://example.com/a", "Close text.", 0, 11, 0.5, 1),))
     html = format_reply(ans)
     assert "don't contain the answer" in html and "Close text" in html
     assert 'href="https://example.com/a"' in html
 
 
-def test_follow_up_resolution_rules():
-    history = [Turn("Who is the NATO chief?", "Jens Stoltenberg")]
-    r = resolve_follow_up("What did he say about Putin?", history)
-    assert r.follow_up and r.question == "What did Jens Stoltenberg say about Putin?"
-    assert r.query == "Who is the NATO chief? What did he say about Putin?"
-    r = resolve_follow_up("What about Germany?", [Turn("What will the U.S. provide to Ukraine?", "battle tanks")])
-    assert r.follow_up and "Germany" in r.question and r.query.endswith("Germany")
-    r = resolve_follow_up("Which city has the Wagner group made advances near?", history)
-    assert not r.follow_up and r.query == r.question
-    assert not resolve_follow_up("What did he say?", []).follow_up
+def test_alternatives_are_listed_by_confidence(assistant):
+    ans = assistant.answer("Who urged members of the alliance to ramp up ammunition production?")
+    confidences = [a.confidence for a in ans.alternatives]
+    assert confidences == sorted(confidences, reverse=True) and len(confidences) >= 2
 
 
+@pytest.mark.parametrize("question,history,expected", [
+    ("What did he say about Putin?", [Turn("Who is the NATO chief?", "Jens Stoltenberg")],
+     "What did Jens Stoltenberg say about Putin?"),
+    ("What did he say about it?", [Turn("Which city has the Wagner group made advances near?", "Bakhmut")],
+     "What did he say about Bakhmut?"),
+    ("What did she say about him?", [Turn("Who urged allies to act?", "Jens Stoltenberg")],
+     "What did she say about him?"),
+    ("Is there a tram in Riverton?", [Turn("Which city has the Wagner group made advances near?", "Bakhmut")],
+     "Is there a tram in Riverton?"),
+    ("What happened there?", [Turn("Which city has the Wagner group made advances near?", "Bakhmut")],
+     "What happened in Bakhmut?"),
+    ("Where does it leave from?", [Turn("Which ferry returned to service on Monday?", "Skye")],
+     "Where does the ferry leave from?"),
+    ("What did he say about her plan?", [Turn("Who leads?", "Tom Reid")], "What did he say about her plan?"),
+    ("How long is it?", [Turn("How many stops are there?", "18")], "How long is it?"),
+    ("What did he say about his plan?", [Turn("Who leads the opposition?", "Tom Reid")],
+     "What did Tom Reid say about his plan?"),
+])
+def test_pronouns_get_only_antecedents_that_fit(question, history, expected):
+    assert substitute(question, history) == expected
+
+
+def test_follow_up_candidate_borrows_the_previous_turn():
+    assert follow_up_candidate("What did he say?", []) is None
+    r = follow_up_candidate("What about Germany?", [Turn("What will the U.S. provide to Ukraine?", "battle tanks")])
+    assert r.follow_up and "Germany" in r.question and r.query == "What will the U.S. provide to Ukraine? Germany"
+    chained = [Turn("Who is the mayor?", "Alice Grant"), Turn("What did she say?", "a new chapter",
+                                                             "What did Alice Grant say?")]
+    r = follow_up_candidate("When did she say it?", chained)
+    assert r.query == "What did Alice Grant say? When did she say it?" and "Alice Grant" in r.question
+
+
+@integration
 def test_two_turn_conversation_on_the_seed(assistant):
     reply, turn = ask(assistant, "Who is the NATO chief?", [])
     assert "Stoltenberg" in turn.answer
     reply2, turn2 = ask(assistant, "What did he say about Putin?", [turn])
-    assert "Follow-up" in reply2
+    assert "Follow-up" in reply2 and turn2.resolved == "What did Jens Stoltenberg say about Putin?"
     assert "preparing" in turn2.answer.lower() or "peace" in turn2.answer.lower() or "war" in turn2.answer.lower()
+    assert "Read the whole article" in reply2 and "Ukraine" in reply2.split("Read the whole article")[1]
 
 
+@integration
 def test_bad_question_is_a_message_not_an_exception(assistant):
     reply, turn = ask(assistant, "   ", [])
     assert turn is None and "empty" in reply
+
+
+@integration
+def test_empty_index_says_no_articles_yet(fresh):
+    fresh.rebuild([])
+    reply, turn = ask(fresh, "Who is the NATO chief?", [])
+    assert reply == NO_ARTICLES and turn is None
+    assert article_rows(fresh) == []
 
 
 def test_safe_filename_cannot_escape():
@@ -65,6 +131,7 @@ def test_safe_filename_cannot_escape():
     assert "/" not in safe_filename("a/b\\c d.html")
 
 
+@integration
 def test_upload_and_paste_handlers(fresh, tmp_path):
     uploads = tmp_path / "uploads"
     uploads.mkdir()
@@ -72,13 +139,14 @@ def test_upload_and_paste_handlers(fresh, tmp_path):
     (uploads / "evil.exe").write_bytes(b"MZ")
     (uploads / "big.txt").write_text("x" * 100)
     folder = tmp_path / "articles"
-    fresh.config = fresh.config.with_(max_file_bytes=80)
+    fresh.config = fresh.config.with_(max_file_bytes=80, articles_dir=folder)
     report, result = add_uploads(fresh, [str(uploads / "harbour.txt"), str(uploads / "evil.exe"),
                                          str(uploads / "big.txt")], folder)
     assert report.added == ["harbour.txt"]
     assert any("evil.exe: unsupported" in e for e in result.errors)
     assert any("big.txt" in e and "limit" in e for e in result.errors)
     assert sorted(p.name for p in folder.iterdir()) == ["harbour.txt"]
+    assert str(tmp_path) not in " ".join(result.errors)  # no server paths in messages
     report, _ = add_pasted(fresh, "Bridge story", "The bridge opened in 1995.", folder)
     assert report.added == ["Bridge_story.md"]
     rows = article_rows(fresh)
@@ -88,6 +156,29 @@ def test_upload_and_paste_handlers(fresh, tmp_path):
     assert report is None and "paste" in result.errors[0]
 
 
+@integration
+def test_re_upload_is_an_update_and_rejected_uploads_leave_nothing(fresh, tmp_path):
+    folder = tmp_path / "articles"
+    fresh.config = fresh.config.with_(articles_dir=folder)
+    first, second = tmp_path / "v1", tmp_path / "v2"
+    first.mkdir(), second.mkdir()
+    (first / "ferry.txt").write_text("Ferry news\nThe ferry to Skye leaves at noon every day.")
+    (second / "ferry.txt").write_text("Ferry news\nThe ferry to Skye now leaves at three every day.")
+    assert add_uploads(fresh, [str(first / "ferry.txt")], folder)[0].added == ["ferry.txt"]
+    report, _ = add_uploads(fresh, [str(second / "ferry.txt")], folder)
+    assert report.updated == ["ferry.txt"] and not report.added
+    assert sorted(p.name for p in folder.iterdir()) == ["ferry.txt"]
+    assert [r[1] for r in article_rows(fresh)] == ["ferry.txt"]
+    assert "three" in fresh.answer("When does the ferry to Skye leave?").text
+    (tmp_path / "game.txt").write_bytes(b"MZ\x90\x00\x03\x00\x00\x00" * 50)  # a renamed .exe
+    (tmp_path / "bad.html").write_bytes(b"<html><body><nav><a href='/'>Home</a></nav></body></html>")
+    report, result = add_uploads(fresh, [str(tmp_path / "game.txt"), str(tmp_path / "bad.html")], folder)
+    assert report is None and len(result.errors) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["ferry.txt"]  # nothing rejected stays behind
+
+
+@integration
 def test_api_payload_is_json(assistant):
     payload = assistant.answer("Which city has the Wagner group made advances near?").to_dict()
     assert json.loads(json.dumps(payload))["text"] == "Bakhmut"
+    assert not re.search(r'"source": "/', json.dumps(payload))  # no absolute server paths
