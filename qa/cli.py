@@ -110,6 +110,11 @@ def _report_load_problems(loaded) -> None:
 
 
 def cmd_build(assistant: Assistant, args) -> int:
+    if not args.paths:  # the articles folder; the user data folder's own one starts with the seed article
+        from .indexing import prepare_articles_dir
+
+        for note in prepare_articles_dir(Path(assistant.config.articles_dir)):
+            print(note, file=sys.stderr)
     paths = args.paths or [assistant.config.articles_dir]
     loaded = assistant.load(paths)
     _report_load_problems(loaded)

@@ -2,7 +2,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.integration  # builds indexes or starts processes that load the models
 
 
 def test_app_refuses_a_damaged_index_with_one_clear_line(tmp_path):
@@ -22,3 +26,24 @@ def test_app_defaults_are_safe():
 
     args = app.parse_args([])
     assert args.host == os.environ.get("QA_HOST", "127.0.0.1") and not args.share
+
+
+@pytest.mark.parametrize("folder", ["missing", "empty"])
+def test_app_starts_on_a_missing_or_empty_articles_folder(tmp_path, folder):
+    """An empty start commits an empty index, answers "no articles yet", and so does the next start."""
+    from gradio_client import Client
+    from helpers import start_app, stop
+
+    articles = tmp_path / "articles"
+    if folder == "empty":
+        articles.mkdir()
+    for start in range(2):
+        proc, url = start_app(["--index", tmp_path / "index", "--articles", articles], tmp_path / f"log{start}")
+        try:
+            with pytest.raises(Exception, match="no articles indexed"):
+                Client(url, verbose=False).predict("Who is the NATO chief?", api_name="/answer")
+        finally:
+            stop(proc)
+        assert articles.is_dir()
+    if folder == "missing":
+        assert "created the empty articles folder" in (tmp_path / "log0").read_text()

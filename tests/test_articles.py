@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from qa.articles import guess_title, load_file, load_paths, make_article
 
 LIMIT = 10 * 1024 * 1024
@@ -128,3 +130,74 @@ def test_article_without_sentence_punctuation_still_loads(tmp_path):
     (tmp_path / "dots.txt").write_text("... !!! ???")
     result = load_one(tmp_path / "dots.txt")
     assert not result.articles and "has no words" in result.errors[0]
+
+
+def test_same_file_gets_the_same_id_however_it_arrives(tmp_path):
+    col = tmp_path / "col"
+    for year, figure in (("2023", "12"), ("2024", "15")):
+        (col / year).mkdir(parents=True)
+        (col / year / "budget.txt").write_text(f"Budget {year}\nThe {year} budget was {figure} million.")
+    articles = tmp_path / "articles"
+    by_folder = {a.text[:11]: a.id for a in load_paths([col], articles, LIMIT).articles}
+    by_years = {a.text[:11]: a.id for a in load_paths([col / "2023", col / "2024"], articles, LIMIT).articles}
+    one = load_paths([col / "2023" / "budget.txt"], articles, LIMIT).articles[0]
+    assert by_folder == by_years and len(set(by_folder.values())) == 2  # unique, and stable across arrivals
+    assert by_folder["Budget 2023"] == one.id == (col / "2023" / "budget.txt").resolve().as_posix()
+    inside = load_paths([col], col, LIMIT).articles  # inside the articles folder: relative ids
+    assert sorted(a.id for a in inside) == ["2023/budget.txt", "2024/budget.txt"]
+    assert load_paths([col / "2024" / "budget.txt"], col, LIMIT).articles[0].id == "2024/budget.txt"
+
+
+def test_same_file_named_twice_in_one_batch_loads_once(tmp_path):
+    (tmp_path / "a.txt").write_text("Alpha. The first story.")
+    result = load_paths([tmp_path, tmp_path / "a.txt"], tmp_path, LIMIT)
+    assert [a.id for a in result.articles] == ["a.txt"] and not result.errors
+
+
+def test_utf16_with_bom_is_read(tmp_path):
+    text = "Notepad news\nThe café in Zürich opened on Monday."
+    (tmp_path / "le.txt").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    (tmp_path / "be.txt").write_bytes(b"\xfe\xff" + text.encode("utf-16-be"))
+    for name in ("le.txt", "be.txt"):
+        result = load_one(tmp_path / name)
+        assert not result.errors and result.articles[0].text == text and result.articles[0].title == "Notepad news"
+
+
+FOOTER_DATE = """<html><head><title>Ferry returns</title></head><body><article><h1>Ferry returns</h1>
+<p>The ferry to Skye returned to service on Monday after a month of repairs, the operator said in a statement.</p>
+<p>Passengers had waited for weeks while engineers replaced the propeller shaft and inspected the hull.</p>
+</article><footer>© 2019 Harbour News. All rights reserved.</footer></body></html>"""
+META_DATE = FOOTER_DATE.replace("<title>", '<meta property="article:published_time" content="2023-02-14T10:00:00Z">'
+                                          "<title>")
+NOT_FOUND = """<html><head><title>404 Not Found</title></head><body><div class="cookie">We use cookies to improve
+your experience. By continuing to browse you accept our cookie policy and privacy terms. Accept all cookies.</div>
+<h1>Page not found</h1><p>Sorry, the page you are looking for does not exist.</p></body></html>"""
+NAVIGATION = """<html><head><title>Home</title></head><body><nav><ul><li><a href="/">Home</a></li>
+<li><a href="/news">News</a></li><li><a href="/sport">Sport</a></li><li><a href="/weather">Weather</a></li>
+<li><a href="/contact">Contact us</a></li></ul></nav></body></html>"""
+
+
+def test_html_dates_come_only_from_metadata(tmp_path):
+    (tmp_path / "footer.html").write_text(FOOTER_DATE)
+    (tmp_path / "meta.html").write_text(META_DATE)
+    assert load_one(tmp_path / "footer.html").articles[0].published is None
+    assert load_one(tmp_path / "meta.html").articles[0].published == "2023-02-14"
+
+
+@pytest.mark.parametrize("page,message", [(NOT_FOUND, "error page"), (NAVIGATION, "no article body")])
+def test_pages_without_an_article_are_refused(tmp_path, page, message):
+    (tmp_path / "page.html").write_text(page)
+    result = load_one(tmp_path / "page.html")
+    assert not result.articles and message in result.errors[0] and result.errors[0].startswith("page.html: ")
+
+
+def test_a_broken_html_extractor_is_one_error_line(tmp_path, monkeypatch):
+    """Like lxml.html.clean missing under pip 23: one line for that file, the other files still load."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trafilatura", None)  # import now raises ImportError
+    (tmp_path / "page.html").write_text(FOOTER_DATE)
+    (tmp_path / "note.txt").write_text("Note. The text still loads.")
+    result = load_paths([tmp_path], tmp_path, LIMIT)
+    assert [a.id for a in result.articles] == ["note.txt"]
+    assert len(result.errors) == 1 and result.errors[0].startswith("page.html: cannot read HTML")

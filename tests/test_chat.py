@@ -182,3 +182,24 @@ def test_api_payload_is_json(assistant):
     payload = assistant.answer("Which city has the Wagner group made advances near?").to_dict()
     assert json.loads(json.dumps(payload))["text"] == "Bakhmut"
     assert not re.search(r'"source": "/', json.dumps(payload))  # no absolute server paths
+
+
+def test_real_bugs_are_not_turned_into_user_messages(fresh, monkeypatch):
+    fresh.rebuild([])
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(fresh, "answer", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        ask(fresh, "Who is the NATO chief?", [])
+
+
+def test_article_rows_surface_a_damaged_index(fresh):
+    from qa.store import IndexCorrupt
+
+    assert article_rows(fresh) == []  # no index yet: nothing to list
+    fresh.config.index_dir.mkdir(parents=True)
+    (fresh.config.index_dir / "CURRENT").write_text("gen-404")
+    with pytest.raises(IndexCorrupt):
+        article_rows(fresh)

@@ -10,11 +10,111 @@ from conftest import ROOT, SEEDS
 
 from qa.cli import main
 
+pytestmark = pytest.mark.integration  # builds indexes or starts processes that load the models
+
 
 def run(capsys, *argv):
     code = main(list(map(str, argv)))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_global_options_before_or_after_the_command(tmp_path, capsys, seed_index):
+    index = tmp_path / "index"
+    code, out, err = run(capsys, "build", SEEDS, "--index", index)
+    assert code == 0 and "built: 1 articles" in out and (index / "CURRENT").exists()
+    code, out, _ = run(capsys, "ask", "Which city has the Wagner group made advances near?", "--json", "--index", index)
+    assert code == 0 and json.loads(out)["text"] == "Bakhmut"
+    code, out, _ = run(capsys, "list", "--index", seed_index, "--verbose")
+    assert code == 0 and "1 articles" in out
+
+
+def test_help_states_the_real_defaults(capsys):
+    from qa import Config
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"default: {Config().index_dir}" in out and "./index" not in out
+
+
+def test_list_and_stats_load_no_model(seed_index, capsys, monkeypatch):
+    import qa.pipeline
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(qa.pipeline, "Embedder", no_model)
+    monkeypatch.setattr(qa.pipeline, "Reader", no_model)
+    monkeypatch.setattr(qa.pipeline, "_models", {})
+    assert run(capsys, "--index", seed_index, "list")[0] == 0
+    assert run(capsys, "--index", seed_index, "stats")[0] == 0
+
+
+def test_list_shows_whole_ids_that_remove_takes(tmp_path, capsys):
+    index = tmp_path / "index"
+    long_id = "https://news.example.com/2024/05/12/a-very-long-article-address-that-goes-on-and-on.html"
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": long_id, "text": "The harbour reopened on Friday."}) + "\n")
+    assert run(capsys, "add", tmp_path / "a.jsonl", "--index", index)[0] == 0
+    code, out, _ = run(capsys, "list", "--index", index)
+    listed = out.splitlines()[1].split()[0]
+    assert listed == long_id
+    code, out, _ = run(capsys, "remove", listed, "--index", index)
+    assert code == 0 and "1 removed" in out
+
+
+def test_search_reads_config_k_by_default(seed_index, capsys):
+    from qa import Config
+
+    code, out, _ = run(capsys, "search", "NATO", "--index", seed_index)
+    assert code == 0 and sum(line[:1].isdigit() for line in out.splitlines()) == Config().k
+
+
+def test_two_files_with_one_name_stay_two_articles(tmp_path, capsys):
+    index, col = tmp_path / "index", tmp_path / "col"
+    for year, figure in (("2023", "12 million euros"), ("2024", "15 million euros")):
+        (col / year).mkdir(parents=True)
+        (col / year / "budget.txt").write_text(f"Town budget {year}\nThe town budget for {year} was {figure}.")
+    assert "1 added" in run(capsys, "add", col / "2023" / "budget.txt", "--index", index)[1]
+    assert "1 added" in run(capsys, "add", col / "2024" / "budget.txt", "--index", index)[1]
+    code, out, _ = run(capsys, "ask", "What was the town budget for 2023?", "--index", index)
+    assert "Answer: 12 million euros" in out
+    assert run(capsys, "build", col / "2023", col / "2024", "--index", index)[0] == 0
+    assert "2 articles" in run(capsys, "list", "--index", index)[1]
+    code, out, _ = run(capsys, "add", col / "2023" / "budget.txt", "--index", index)
+    assert "1 unchanged" in out and "0 added" in out
+    code, out, _ = run(capsys, "build", col, "--index", index)
+    assert "built: 2 articles" in out
+
+
+def test_old_index_ids_are_migrated_by_the_next_write(tmp_path, capsys):
+    """Indexes of id scheme 1 (ids relative to whichever folder was loaded) keep working and get stable ids."""
+    from qa import Assistant, Config
+    from qa.articles import make_article
+    from qa.store import current_generation
+
+    index, col = tmp_path / "index", tmp_path / "col"
+    (col / "2023").mkdir(parents=True)
+    path = col / "2023" / "budget.txt"
+    path.write_text("Town budget\nThe town budget for 2023 was 12 million euros.")
+    old = make_article(path.read_text(), id="budget.txt", source=str(path))  # as the first version named it
+    assistant = Assistant(Config().with_(index_dir=index, articles_dir=tmp_path / "articles"))
+    assistant.rebuild([old])
+    manifest = current_generation(index) / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "id_scheme": 1}))
+    assistant.add([make_article("Other. The ferry left at noon.", id="other")])
+    ids = sorted(a.id for a in assistant.articles())
+    assert ids == [path.resolve().as_posix(), "other"]
+    code, out, _ = run(capsys, "add", path, "--index", index, "--articles", tmp_path / "articles")
+    assert "1 unchanged" in out  # the same file is now recognised, not indexed twice
+
+
+def test_model_loading_bars_stay_off_the_command_line(seed_index):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Who is the NATO chief?", "--index",
+                           str(seed_index)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0 and "Answer:" in proc.stdout
+    assert "Loading weights" not in proc.stderr and "it/s" not in proc.stderr
 
 
 def test_build_list_stats_search_ask(tmp_path, capsys):

@@ -49,3 +49,16 @@ def test_gold_rank_uses_offsets_when_known(assistant):
     s = text.index("Bakhmut")
     item = QAItem("x", "q", ["Bakhmut"], passages[0].article.id, [(s, s + 7)])
     assert gold_rank(item, passages) == next(p.rank for p in passages if p.chunk.start <= s < p.chunk.end)
+
+
+def test_recall_is_not_applicable_without_article_ids():
+    from qa.evaluation import percentile, summarize
+
+    rows = [{"answers": ["x"], "gold_rank": None, "has_gold": False, "em": 1.0, "f1": 1.0, "found": True, "ms": m}
+            for m in (10.0, 20.0, 30.0, 40.0)]
+    summary = summarize(rows, 6)
+    assert summary["recall@5"] == "n/a" and summary["em"] == 100.0
+    rows[0]["has_gold"], rows[0]["gold_rank"] = True, 1
+    assert summarize(rows, 6)["recall@1"] == 0.25
+    assert percentile([10.0, 20.0, 30.0, 40.0], 95) == 40.0 and percentile([10.0, 20.0, 30.0, 40.0], 50) == 20.0
+    assert percentile([], 95) == 0.0

@@ -1,3 +1,5 @@
+import math
+
 from qa.reader import merge, normalize, tidy, whole_words
 from qa.schema import Span
 
@@ -35,3 +37,45 @@ def test_merge_drops_overlaps_and_normalized_duplicates():
     kept = merge(spans, 5)
     assert [s.text for s in kept] == ["Jens Stoltenberg", "the Bakhmut", "Kyiv"]
     assert normalize("The  U.S.!") == "us"
+
+
+def test_prefer_nested_keeps_qualifiers_and_minimal_answers():
+    from qa.reader import prefer_nested
+
+    text = "more than 1,000 soldiers"
+    outer = Span(text, 0, len(text), 0, len(text), 10.0, 1.0, 1, "a")
+    number = Span("1,000", 10, 15, 10, 15, 9.8, 1.0, 1, "a")
+    assert prefer_nested([outer, number], 0.5)[0].text == text  # "more than" is never dropped
+    name = "NATO Secretary General Jens Stoltenberg"
+    outer = Span(name, 0, len(name), 0, len(name), 10.0, 1.0, 1, "a")
+    inner = Span("Jens Stoltenberg", 23, 39, 23, 39, 9.7, 1.0, 1, "a")
+    far = Span("Jens Stoltenberg", 23, 39, 23, 39, 8.0, 1.0, 1, "a")
+    assert prefer_nested([outer, inner], 0.5)[0].text == "Jens Stoltenberg"
+    assert prefer_nested([outer, inner], 0.5)[0].score == 10.0  # the outer span's evidence is kept
+    assert prefer_nested([outer, far], 0.5)[0].text == name  # too far below: not preferred
+    assert prefer_nested([outer, inner], 0.0)[0].text == name  # margin 0 turns it off
+
+
+def test_decode_adds_the_rank_prior_and_drops_unranked_chunks():
+    from qa.reader import Decoding, decode
+
+    first = Span("Kyiv", 0, 4, 0, 4, 5.0, 0.0, 1, "a")
+    second = Span("Bakhmut", 0, 7, 0, 7, 5.5, 0.0, 2, "b")
+    elsewhere = Span("Paris", 0, 5, 0, 5, 99.0, 0.0, 3, "c")
+    decoding = Decoding(30, 0.5, 1.0)
+    best = decode([first, second, elsewhere], {1: 1, 2: 3}, decoding, 2)
+    assert [s.text for s in best] == ["Kyiv", "Bakhmut"]  # 5.5 - log(3) < 5.0; chunk 3 was not read
+    assert abs(best[1].score - (5.5 - math.log(3))) < 1e-9
+    assert [s.text for s in decode([first, second], {1: 1, 2: 3}, Decoding(30, 0.5, 0.0), 1)] == ["Bakhmut"]
+
+
+def test_reader_run_is_decode_of_candidates(assistant):
+    """Serving and the tuning sweep share one decoder: run() equals decode() over candidates()."""
+    from qa.reader import decode
+
+    passages = assistant.search("How many Russian soldiers were killed in a single day?", 6)
+    question = "How many Russian soldiers were killed in a single day?"
+    decoding = assistant.decoding
+    spans = assistant.reader.candidates(question, passages, decoding.max_answer_tokens)
+    assert assistant.reader.run(question, passages, 4, decoding) == decode(
+        spans, {p.chunk_id: p.rank for p in passages}, decoding, 4)

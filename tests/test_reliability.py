@@ -14,6 +14,8 @@ from qa import Assistant
 from qa.articles import make_article
 from qa.store import Snapshot
 
+pytestmark = pytest.mark.integration  # builds indexes or starts processes that load the models
+
 QUESTION = "Which city has the Wagner group made advances near?"
 
 
@@ -77,4 +79,40 @@ def test_readers_keep_answering_during_updates(fresh):
         t.join()
     assert not errors
     assert len(answers) >= 6 and set(answers) == {"Bakhmut"}
+    assert_consistent(fresh.config.index_dir)
+
+
+def test_answers_and_adds_at_once_never_collide(fresh):
+    """4 threads answering while 2 threads add articles for about 20 s: the chunker's tokenizer is
+    private, so questions (which switch truncation on the embedder's) never meet it ("Already borrowed")."""
+    fresh.rebuild(fresh.load([SEEDS]).articles)
+    errors, answers, adds = [], [], []
+    deadline = time.time() + 20
+
+    def asker():
+        while time.time() < deadline:
+            try:
+                answers.append(fresh.answer(QUESTION).text)
+            except Exception as err:  # noqa: BLE001 - any error fails the test
+                errors.append(repr(err))
+
+    def adder(n):
+        i = 0
+        while time.time() < deadline:
+            i += 1
+            try:
+                fresh.add([make_article(f"Writer {n}, story {i}. The harbour master counted {i} boats. " * 40,
+                                        id=f"w{n}-{i % 3}")])
+                adds.append(i)
+            except Exception as err:  # noqa: BLE001
+                errors.append(repr(err))
+
+    threads = [threading.Thread(target=asker) for _ in range(4)] + [threading.Thread(target=adder, args=(n,))
+                                                                   for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert len(answers) >= 8 and set(answers) == {"Bakhmut"} and len(adds) >= 4
     assert_consistent(fresh.config.index_dir)

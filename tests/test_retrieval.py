@@ -33,3 +33,18 @@ def test_rrf_rewards_agreement():
 def test_bad_k(assistant):
     with pytest.raises(ValueError, match="k"):
         assistant.search("anything", 0)
+
+
+def test_bm25_ignores_unknown_terms_and_handles_empty_indexes(tmp_path):
+    from qa.lexical import Bm25Index
+
+    index = Bm25Index.build([10, 11, 12], ["The ferry leaves Mallaig at noon.", "Bakhmut is in Ukraine.",
+                                           "The tram line runs to the harbour."])
+    assert index.search("zzzunknown qqq", 5) == []
+    assert index.search("the a of", 5) == []  # stopwords only
+    assert [cid for cid, _ in index.search("ferry zzzunknown", 5)] == [10]
+    index.save(tmp_path / "bm25")
+    assert [cid for cid, _ in Bm25Index.load(tmp_path / "bm25").search("harbour tram", 2)][0] == 12
+    empty = Bm25Index.build([], [])
+    empty.save(tmp_path / "empty")
+    assert Bm25Index.load(tmp_path / "empty").search("ferry", 3) == []

@@ -108,3 +108,12 @@ def test_no_pickle_in_index_files(fresh):
     for path in gen.rglob("*"):
         if path.is_file():
             assert not path.read_bytes().startswith(b"\x80"), path  # pickle protocol 2+ magic
+
+
+def test_same_id_twice_in_one_batch_keeps_the_last(fresh):
+    first = make_article("Ferry news. The ferry leaves at noon.", id="ferry")
+    second = make_article("Ferry news. The ferry now leaves at three.", id="ferry")
+    report = fresh.add([first, second])
+    assert report.added == ["ferry"] and "came twice" in report.warnings[0]
+    assert "three" in fresh.snapshot().article("ferry").text
+    assert counts(fresh.config.index_dir) == (1, 1)
