@@ -242,17 +242,21 @@ def load_paths(paths: Iterable[Path | str], articles_dir: Path | None, max_bytes
         if file.resolve() not in seen_files:  # the same file named twice ("col" and "col/a.txt") loads once
             seen_files.add(file.resolve())
             result.extend(load_file(file, file_id(file, articles_dir), max_bytes))
-    result.articles = dedupe(result.articles, result.errors)
+    result.articles, dropped = one_per_id(result.articles, keep_last=False)
+    result.errors += [f"duplicate article id {d.id!r} in this batch ({d.source}); kept the first ({k.source})"
+                      for d, k in dropped]
     return result
 
 
-def dedupe(articles: list[Article], errors: list[str]) -> list[Article]:
-    """One article per id: the first is kept, and each duplicate becomes a message."""
-    seen: dict[str, Article] = {}
+def one_per_id(articles: list[Article], keep_last: bool) -> tuple[list[Article], list[tuple[Article, Article]]]:
+    """One article per id, the first or the last of each; also (dropped, kept) pairs for the messages."""
+    kept: dict[str, Article] = {}
+    dropped: list[tuple[Article, Article]] = []
     for article in articles:
-        if article.id in seen:
-            errors.append(f"duplicate article id {article.id!r} in this batch ({article.source}); "
-                          f"kept the first ({seen[article.id].source})")
-        else:
-            seen[article.id] = article
-    return list(seen.values())
+        if article.id in kept:
+            old = kept[article.id]
+            dropped.append((old, article) if keep_last else (article, old))
+            if not keep_last:
+                continue
+        kept[article.id] = article
+    return list(kept.values()), dropped

@@ -1,13 +1,15 @@
 """Build and update the on-disk index: chunk, embed, and commit a new generation atomically."""
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from .articles import file_id, load_paths, one_per_id
 from .chunking import Chunker
-from .config import Config
+from .config import Config, bundled_seeds, data_home
 from .embedding import Embedder
 from .schema import Article, Chunk
 from .store import (ID_SCHEME, ArticleInfo, Generation, IndexMissing, Manifest, Snapshot, add_vectors,
@@ -69,7 +71,8 @@ class Indexer:
                rebuild: bool) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
-        add = last_per_id(add, report.warnings)
+        add, dropped = one_per_id(add, keep_last=True)  # the last version of an article is the newest
+        report.warnings += [f"article id {d.id!r} came twice in one batch; the last version was kept" for d, _ in dropped]
         renames: dict[str, str] = {}
         if base is not None:
             old = Snapshot.open(self.index_dir)
@@ -140,8 +143,6 @@ class Indexer:
 def migrated_ids(articles: list[ArticleInfo], articles_dir: Path) -> dict[str, tuple[str, str]]:
     """Old id -> (stable id, source) for articles whose file still exists (ids of scheme 1 were relative
     to whichever folder a file was loaded from, so the same file could get two ids and two files one)."""
-    from .articles import file_id
-
     taken = {a.id for a in articles}
     renames: dict[str, tuple[str, str]] = {}
     for a in articles:
@@ -157,16 +158,6 @@ def migrated_ids(articles: list[ArticleInfo], articles_dir: Path) -> dict[str, t
     return renames
 
 
-def last_per_id(articles: list[Article], warnings: list[str]) -> list[Article]:
-    """One article per id in a batch: the last one wins (it is the newest version), with a warning."""
-    latest: dict[str, Article] = {}
-    for article in articles:
-        if article.id in latest:
-            warnings.append(f"article id {article.id!r} came twice in one batch; the last version was kept")
-        latest[article.id] = article
-    return list(latest.values())
-
-
 def ensure_index(config: Config, embedder: Embedder | None = None, progress: bool = False) -> IndexReport | None:
     """Build the index from the articles folder when there is none yet (first start).
 
@@ -177,8 +168,6 @@ def ensure_index(config: Config, embedder: Embedder | None = None, progress: boo
         Snapshot.open(config.index_dir).close()
         return None
     except IndexMissing:
-        from .articles import load_paths
-
         notes = prepare_articles_dir(Path(config.articles_dir))
         articles_dir = Path(config.articles_dir)
         has_files = any(p.is_file() for p in articles_dir.rglob("*"))
@@ -193,10 +182,6 @@ def prepare_articles_dir(folder: Path) -> list[str]:
     """Create a missing articles folder; the user data folder's own one starts with the seed article."""
     if folder.is_dir():
         return []
-    import shutil
-
-    from .config import bundled_seeds, data_home
-
     folder.mkdir(parents=True, exist_ok=True)
     if folder.resolve() == (data_home() / "articles").resolve():
         for seed in bundled_seeds().iterdir():

@@ -1,4 +1,5 @@
 """Crash safety (SIGKILL while writing) and concurrent readers during updates."""
+import itertools
 import os
 import random
 import signal
@@ -54,19 +55,23 @@ def test_sigkill_while_writing_leaves_a_loadable_index(tmp_path, mode):
     assert len(list(index.glob("gen-*"))) <= 2
 
 
+def keep_doing(action, done, results: list, errors: list) -> threading.Thread:
+    """A thread calling `action` until `done()`; every result and every error is collected, none raised."""
+    def loop():
+        while not done():
+            try:
+                results.append(action())
+            except Exception as err:  # noqa: BLE001 - any error fails the test
+                errors.append(repr(err))
+
+    return threading.Thread(target=loop)
+
+
 def test_readers_keep_answering_during_updates(fresh):
     fresh.rebuild(fresh.load([SEEDS]).articles)
     errors, answers = [], []
     stop = threading.Event()
-
-    def reader():
-        while not stop.is_set():
-            try:
-                answers.append(fresh.answer(QUESTION).text)
-            except Exception as err:  # noqa: BLE001 - any error fails the test
-                errors.append(repr(err))
-
-    threads = [threading.Thread(target=reader) for _ in range(3)]
+    threads = [keep_doing(lambda: fresh.answer(QUESTION).text, stop.is_set, answers, errors) for _ in range(3)]
     for t in threads:
         t.start()
     for i in range(6):
@@ -88,27 +93,16 @@ def test_answers_and_adds_at_once_never_collide(fresh):
     fresh.rebuild(fresh.load([SEEDS]).articles)
     errors, answers, adds = [], [], []
     deadline = time.time() + 20
+    stories = itertools.count()
 
-    def asker():
-        while time.time() < deadline:
-            try:
-                answers.append(fresh.answer(QUESTION).text)
-            except Exception as err:  # noqa: BLE001 - any error fails the test
-                errors.append(repr(err))
+    def add_one(n: int):
+        i = next(stories)
+        return fresh.add([make_article(f"Writer {n}, story {i}. The harbour master counted {i} boats. " * 40,
+                                       id=f"w{n}-{i % 3}")])
 
-    def adder(n):
-        i = 0
-        while time.time() < deadline:
-            i += 1
-            try:
-                fresh.add([make_article(f"Writer {n}, story {i}. The harbour master counted {i} boats. " * 40,
-                                        id=f"w{n}-{i % 3}")])
-                adds.append(i)
-            except Exception as err:  # noqa: BLE001
-                errors.append(repr(err))
-
-    threads = [threading.Thread(target=asker) for _ in range(4)] + [threading.Thread(target=adder, args=(n,))
-                                                                   for n in range(2)]
+    done = lambda: time.time() > deadline  # noqa: E731
+    threads = ([keep_doing(lambda: fresh.answer(QUESTION).text, done, answers, errors) for _ in range(4)]
+               + [keep_doing(lambda n=n: add_one(n), done, adds, errors) for n in range(2)])
     for t in threads:
         t.start()
     for t in threads:
