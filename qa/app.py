@@ -57,8 +57,8 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
             raise gr.Error(str(err)) from err
 
     def refresh():
-        rows = article_rows(assistant)
-        return rows, gr.update(choices=[r[1] for r in rows], value=None)
+        now = article_rows(assistant)
+        return now, gr.update(choices=[r[1] for r in now], value=None)
 
     def upload(files, progress=gr.Progress(track_tqdm=True)):
         report, result = add_uploads(assistant, files or [], articles_dir)
@@ -86,6 +86,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
         report = assistant.rebuild(loaded.articles, progress=True)
         return report_text(report, loaded), *refresh()
 
+    rows = article_rows(assistant)
     with gr.Blocks(title="Article QA") as demo:
         gr.Markdown("## Ask your articles\nAnswers are exact quotes from the articles, with their source.")
         with gr.Tab("Chat"):
@@ -103,7 +104,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
                         concurrency_limit=concurrency, concurrency_id="chat")
             clear.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
         with gr.Tab("Articles"):
-            table = gr.Dataframe(headers=TABLE_HEADERS, value=article_rows(assistant), interactive=False,
+            table = gr.Dataframe(headers=TABLE_HEADERS, value=rows, interactive=False,
                                  elem_id="articles", wrap=True, column_widths=TABLE_WIDTHS)
             status = gr.HTML(elem_id="status")
             with gr.Row():
@@ -116,7 +117,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
                     text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text")
                     paste_btn = gr.Button("Add pasted article", elem_id="add-paste")
             with gr.Row():
-                choice = gr.Dropdown(label="Article to remove", choices=[r[1] for r in article_rows(assistant)])
+                choice = gr.Dropdown(label="Article to remove", choices=[r[1] for r in rows])
                 remove_btn = gr.Button("Remove article", variant="stop")
                 rebuild_btn = gr.Button("Rebuild index", elem_id="rebuild")
             # One progress display, on the status line: the table keeps showing the articles meanwhile.

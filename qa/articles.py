@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 TITLE_CHARS = 80
+SNIPPET_CHARS = 300  # passage previews in the CLI and the chat
 # A page title that is an error notice, not an article ("404 Not Found", "Page not found | Example News").
 ERROR_TITLE = re.compile(r"(?:oops|sorry|error)?\s*(?:error\s*)?(?:40[0-9]|410|50[0-9])?\s*(?:error)?\s*"
                          r"(?:(?:page|file|article|content|document)?\s*not found|gone|page (?:does not|doesnt) exist)?")

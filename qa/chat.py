@@ -9,14 +9,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .articles import SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, shorten
+from .articles import SNIPPET_CHARS, SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, shorten
 from .indexing import IndexReport
 from .pipeline import Assistant, IndexEmpty, QuestionError
 from .schema import Answer
 from .store import IndexMissing, IndexProblem
 
 WHOLE_ARTICLE_CHARS = 20_000  # an opened article longer than this is cut, with a note
-SNIPPET_CHARS = 300
 NO_ARTICLES = "No articles yet: add some in the Articles tab."
 
 
@@ -93,11 +92,12 @@ def substitute(question: str, history: list[Turn]) -> str:
     matches = [m for m in PRONOUN.finditer(question)
                if not (m.group(1).lower() == "there" and EXISTENTIAL_THERE.search(question))]
     genders = {PRONOUNS[m.group(1).lower()][1] for m in matches} - {None}
-    done: set[str] = set()
-    for m in reversed(matches):  # right to left, so earlier offsets stay valid
-        kind, _, form = PRONOUNS[m.group(1).lower()]
-        first = next(x for x in matches if PRONOUNS[x.group(1).lower()][0] == kind)
-        if m is not first or kind in done or (kind == PERSON and len(genders) > 1):
+    first_of_kind: dict[str, re.Match] = {}
+    for m in matches:
+        first_of_kind.setdefault(PRONOUNS[m.group(1).lower()][0], m)
+    for kind, m in sorted(first_of_kind.items(), key=lambda item: -item[1].start()):  # right to left: offsets hold
+        form = PRONOUNS[m.group(1).lower()][2]
+        if kind == PERSON and len(genders) > 1:
             continue
         found = antecedent(kind, history)
         if found is None:
@@ -107,7 +107,6 @@ def substitute(question: str, history: list[Turn]) -> str:
             possessive = re.match(r"[a-z]", after) and not re.match(r"(?:about|to|for|with|and|or|in|on|at)\b", after)
             form = "{}'s" if possessive else "{}"
         question = question[:m.start()] + form.format(found) + question[m.end():]
-        done.add(kind)
     return question
 
 

@@ -9,13 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from .articles import ArticleError, shorten
+from .articles import SNIPPET_CHARS, ArticleError, shorten
 from .config import Config, RetrievalMode
 from .evaluation import QAFileError
 from .pipeline import Assistant, QuestionError
 from .store import IndexProblem
 
-SNIPPET_CHARS = 300
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ class Indexer:
         report = IndexReport()
         add, dropped = one_per_id(add, keep_last=True)  # the last version of an article is the newest
         report.warnings += [f"article id {d.id!r} came twice in one batch; the last version was kept" for d, _ in dropped]
-        renames: dict[str, str] = {}
+        renames: dict[str, tuple[str, str]] = {}
         if base is not None:
             old = Snapshot.open(self.index_dir)
             old.manifest.check(self.embedder.name, self.index_dir, self.embedder.dimension)
@@ -168,8 +168,8 @@ def ensure_index(config: Config, embedder: Embedder | None = None, progress: boo
         Snapshot.open(config.index_dir).close()
         return None
     except IndexMissing:
-        notes = prepare_articles_dir(Path(config.articles_dir))
         articles_dir = Path(config.articles_dir)
+        notes = prepare_articles_dir(articles_dir)
         has_files = any(p.is_file() for p in articles_dir.rglob("*"))
         loaded = load_paths([articles_dir], articles_dir, config.max_file_bytes) if has_files else None
         report = Indexer(config, embedder).build(loaded.articles if loaded else [], progress=progress)
