@@ -78,6 +78,7 @@ def parser() -> argparse.ArgumentParser:
     command("add", cmd_add, "add or update articles without re-embedding the rest").add_argument(
         "paths", nargs="+", type=Path)
     command("remove", cmd_remove, "remove articles by id (as `qa list` shows them)").add_argument("ids", nargs="+")
+    command("compact", cmd_compact, "merge segments and drop deleted data (also migrates an older index)")
     command("list", cmd_list, "list indexed articles")
     command("stats", cmd_stats, "index statistics")
     s = command("search", cmd_search, "top passages for a query (retrieval only)")
@@ -155,15 +156,32 @@ def cmd_list(assistant: Assistant, args) -> int:
     return 0
 
 
+def cmd_compact(assistant: Assistant, args) -> int:
+    report = assistant.indexer().compact(full=True)
+    if report is None:
+        print("nothing to compact")
+    else:
+        print(f"compacted: {report.segments_before} segments -> {report.segments_after}, "
+              f"{report.vectors_dropped} deleted vectors dropped in {report.seconds:.1f} s "
+              f"(writers waited {report.locked_seconds:.2f} s)")
+    return 0
+
+
 def cmd_stats(assistant: Assistant, args) -> int:
+    """Segments, tombstones, sizes and a memory estimate; reads the manifest and files, loads no model."""
     snap = assistant.snapshot()
     m = snap.manifest
-    size = sum(f.stat().st_size for f in snap.path.rglob("*") if f.is_file())
-    print(json.dumps({"index": str(assistant.config.index_dir), "generation": snap.path.name,
-                      "articles": m.articles, "chunks": m.chunks, "embedding_model": m.embedding_model,
+    root = Path(assistant.config.index_dir)
+    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    segments = [{"name": info.name, "kind": info.kind, "vectors": info.count,
+                 "memory_bytes": segment.memory_bytes()} for info, segment in snap.segments]
+    print(json.dumps({"index": str(root), "version": m.version, "articles": m.articles, "chunks": m.chunks,
+                      "vectors": m.vectors, "tombstones": m.tombstones, "segments": segments,
+                      "next_chunk_id": m.next_chunk_id, "embedding_model": m.embedding_model,
                       "dimension": m.dimension, "chunk_tokens": m.chunk_tokens,
                       "overlap_sentences": m.overlap_sentences, "format_version": m.format_version,
                       "id_scheme": m.id_scheme, "bytes_on_disk": size,
+                      "memory_estimate_bytes": sum(s["memory_bytes"] for s in segments),
                       "built": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.created))}, indent=2))
     return 0
 

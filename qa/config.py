@@ -85,6 +85,13 @@ class Config:
     max_k: int = 50
     rrf_k: int = 60
     fusion_pool: int = 30  # candidates taken from each ranking before fusion
+    # Index segments (docs/index.md): writes add small exact segments; from seal_size vectors a segment is
+    # IVF over one shared quantizer, searched with nprobe cells (recall measured by benchmarks/bench_scale.py).
+    seal_size: int = 20_000
+    nprobe: int = 32
+    ivf_sq8: bool = False  # 8-bit codes in IVF segments: a quarter of the memory, slightly lower recall
+    max_small_segments: int = 8  # more exact segments than this are merged after a write
+    compact_tombstone_ratio: float = 0.25  # a write compacts everything when this share of vectors is deleted
     # Reader: window and decoding limits of the extractive model.
     reader_max_length: int = 384
     reader_stride: int = 128

@@ -12,8 +12,10 @@ from .chunking import Chunker
 from .config import Config, bundled_seeds, data_home
 from .embedding import Embedder
 from .schema import Article, Chunk
-from .store import (ID_SCHEME, ArticleInfo, Generation, IndexMissing, Manifest, Snapshot, add_vectors,
-                    current_generation, new_vectors, remove_vectors, write_lock)
+from .compaction import CompactionPolicy, CompactionReport, compact, needs_compaction
+from .manifest import ID_SCHEME, IndexMissing, IndexNeedsMigration, Manifest, read_manifest
+from .migration import migrate
+from .store import ArticleInfo, Snapshot, Transaction, clean_up, write_lock
 
 
 @dataclass
@@ -53,91 +55,106 @@ class Indexer:
         return Path(self.config.index_dir)
 
     def manifest(self) -> Manifest:
-        return Manifest(self.embedder.name, self.embedder.dimension, self.chunker.max_tokens, self.chunker.overlap,
-                        id_scheme=ID_SCHEME)
+        """The settings of a new, empty index made with this embedder and chunker."""
+        return Manifest(self.embedder.name, self.embedder.dimension, self.chunker.max_tokens, self.chunker.overlap)
+
+    @property
+    def policy(self) -> CompactionPolicy:
+        c = self.config
+        return CompactionPolicy(c.seal_size, c.max_small_segments, c.compact_tombstone_ratio, c.ivf_sq8)
 
     def build(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
-        """Replace the whole index with these articles."""
-        with write_lock(self.index_dir):
-            return self._write(list(articles), [], base=None, progress=progress, rebuild=True)
+        """Replace the whole index with these articles (then compact, so the old data leaves the disk)."""
+        report = self._locked_write(list(articles), [], progress, rebuild=True)
+        self.compact(full=True)
+        return report
 
     def update(self, add: Iterable[Article] = (), remove: Iterable[str] = (), progress: bool = False) -> IndexReport:
         """Add or replace articles and remove ids; unchanged articles (same id and hash) are skipped."""
-        with write_lock(self.index_dir):
-            base = current_generation(self.index_dir)
-            return self._write(list(add), list(remove), base=base, progress=progress, rebuild=False)
+        report = self._locked_write(list(add), list(remove), progress, rebuild=False)
+        manifest = read_manifest(self.index_dir)
+        kind = needs_compaction(manifest, self.policy) if manifest else None
+        if kind:
+            self.compact(full=kind == "full")
+        return report
 
-    def _write(self, add: list[Article], remove: list[str], base: Path | None, progress: bool,
+    def compact(self, full: bool = True) -> CompactionReport | None:
+        """Merge segments and drop deleted data; readers and other writers are not held up meanwhile."""
+        with write_lock(self.index_dir):
+            migrate(self.index_dir, self.config.seal_size, self.config.ivf_sq8)
+        if read_manifest(self.index_dir) is None:
+            return None
+        return compact(self.index_dir, self.policy, full)
+
+    def _locked_write(self, add: list[Article], remove: list[str], progress: bool, rebuild: bool) -> IndexReport:
+        with write_lock(self.index_dir):
+            migrate(self.index_dir, self.config.seal_size, self.config.ivf_sq8)
+            base = read_manifest(self.index_dir)
+            clean_up(self.index_dir, base)
+            if base is None:
+                base = self.manifest()
+            base.check(self.embedder.name, self.index_dir, self.embedder.dimension)
+            if not rebuild:
+                base.check_chunking(self.chunker.max_tokens, self.chunker.overlap, self.index_dir)
+            else:
+                base = base.with_(chunk_tokens=self.chunker.max_tokens, overlap_sentences=self.chunker.overlap)
+            txn = Transaction(self.index_dir, base)
+            try:
+                return self._write(txn, add, remove, progress, rebuild)
+            except BaseException:
+                txn.abort()
+                raise
+
+    def _write(self, txn: Transaction, add: list[Article], remove: list[str], progress: bool,
                rebuild: bool) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
         add, dropped = one_per_id(add, keep_last=True)  # the last version of an article is the newest
         report.warnings += [f"article id {d.id!r} came twice in one batch; the last version was kept" for d, _ in dropped]
-        renames: dict[str, tuple[str, str]] = {}
-        if base is not None:
-            old = Snapshot.open(self.index_dir)
-            old.manifest.check(self.embedder.name, self.index_dir, self.embedder.dimension)
-            vectors = old.vectors  # a private copy read from disk, safe to modify
-            hashes, old_chunks = old.hashes(), old.article_chunk_ids()
-            if old.manifest.id_scheme < ID_SCHEME:
-                renames = migrated_ids(old.articles(), Path(self.config.articles_dir))
-            old.close()
-        else:
-            vectors, hashes, old_chunks = new_vectors(self.embedder.dimension), {}, {}
-        gen = Generation(self.index_dir, base)
-        try:
-            for old_id, (new_id, source) in renames.items():
-                gen.rename_article(old_id, new_id, source)
+        hashes, old_chunks, infos = txn.visible_ids()
+        if txn.base.id_scheme < ID_SCHEME:
+            for old_id, (new_id, source) in migrated_ids(infos, Path(self.config.articles_dir)).items():
+                txn.rename_article(old_id, new_id, source)
                 hashes[new_id] = hashes.pop(old_id)
                 old_chunks[new_id] = old_chunks.pop(old_id)
-            for article_id in remove:
-                if article_id not in hashes:
-                    report.errors.append(f"no article with id {article_id!r} in the index")
-                    continue
-                self._drop(gen, vectors, article_id, old_chunks)
-                hashes.pop(article_id)
+        if rebuild:
+            remove = list(hashes)
+        for article_id in remove:
+            if article_id not in hashes:
+                report.errors.append(f"no article with id {article_id!r} in the index")
+                continue
+            txn.remove_article(article_id, old_chunks.pop(article_id, []))
+            hashes.pop(article_id)
+            if not rebuild:
                 report.removed.append(article_id)
-            todo: list[tuple[Article, list[Chunk]]] = []
-            for article in add:
-                if hashes.get(article.id) == article.content_hash:
-                    report.unchanged.append(article.id)
-                    continue
-                if article.id in hashes:
-                    self._drop(gen, vectors, article.id, old_chunks)
-                    report.updated.append(article.id)
-                else:
-                    report.added.append(article.id)
-                hashes[article.id] = article.content_hash
-                todo.append((article, self.chunker.run(article)))
-            if not (report.added or report.updated or report.removed or rebuild or renames):
-                gen.abort()
-                report.articles, report.chunks = len(hashes), vectors.ntotal
-                report.seconds = time.perf_counter() - started
-                return report
-            next_id = int(max((max(ids) for ids in old_chunks.values() if ids), default=-1)) + 1
-            texts = [c.text for _, chunks in todo for c in chunks]
-            t0 = time.perf_counter()
-            embeddings = self.embedder.encode(texts, progress=progress)
-            report.embed_seconds = time.perf_counter() - t0
-            row = 0
-            for article, chunks in todo:
-                ids = gen.put_article(article, chunks, next_id)
-                add_vectors(vectors, ids, embeddings[row:row + len(ids)])
-                next_id += len(ids)
-                row += len(ids)
-            report.chunks_embedded = len(texts)
-            gen.commit(vectors, self.manifest())
-        except BaseException:
-            gen.abort()
-            raise
-        report.articles, report.chunks = len(hashes), vectors.ntotal
+        todo: list[tuple[Article, list[Chunk]]] = []
+        for article in add:
+            if hashes.get(article.id) == article.content_hash:
+                report.unchanged.append(article.id)
+                continue
+            if article.id in hashes:
+                txn.remove_article(article.id, old_chunks.pop(article.id, []))
+                report.updated.append(article.id)
+            else:
+                report.added.append(article.id)
+            hashes[article.id] = article.content_hash
+            todo.append((article, self.chunker.run(article)))
+        if not (report.added or report.updated or report.removed or rebuild or txn.renamed):
+            txn.abort()
+            report.articles, report.chunks = len(hashes), txn.base.chunks
+            report.seconds = time.perf_counter() - started
+            return report
+        texts = [c.text for _, chunks in todo for c in chunks]
+        t0 = time.perf_counter()
+        embeddings = self.embedder.encode(texts, progress=progress)
+        report.embed_seconds = time.perf_counter() - t0
+        for article, chunks in todo:
+            txn.put_article(article, chunks)
+        report.chunks_embedded = len(texts)
+        manifest = txn.commit(embeddings, self.config.seal_size, self.config.ivf_sq8)
+        report.articles, report.chunks = manifest.articles, manifest.chunks
         report.seconds = time.perf_counter() - started
         return report
-
-    @staticmethod
-    def _drop(gen: Generation, vectors, article_id: str, old_chunks: dict[str, list[int]]) -> None:
-        remove_vectors(vectors, old_chunks.pop(article_id, []))
-        gen.delete_article(article_id)
 
 
 def migrated_ids(articles: list[ArticleInfo], articles_dir: Path) -> dict[str, tuple[str, str]]:
@@ -166,6 +183,9 @@ def ensure_index(config: Config, embedder: Embedder | None = None, progress: boo
     """
     try:
         Snapshot.open(config.index_dir).close()
+        return None
+    except IndexNeedsMigration:
+        Indexer(config, embedder).compact(full=False)  # migrates, then merges what is small
         return None
     except IndexMissing:
         articles_dir = Path(config.articles_dir)

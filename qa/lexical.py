@@ -1,60 +1,129 @@
-"""BM25 over chunk texts (bm25s), saved as plain numpy/JSON files next to the dense index."""
+"""BM25 over chunk texts in tantivy (Lucene-style segments on disk): adds cost O(change), not O(corpus).
+
+Texts are tokenized as before (bm25s' tokenizer with English stopwords) and stored pre-tokenized,
+so the hybrid fusion stays tuned. The index only grows between compactions: chunks that a manifest
+does not list yet, or has tombstoned, are filtered at query time, so a crash between the lexical
+commit and the manifest swap never changes what readers see. Nothing here is pickled.
+"""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import numpy as np
+from typing import Callable, Iterable
 
 STOPWORDS = "en"
+FIELD_ID, FIELD_TEXT = "chunk_id", "text"
+WRITER_HEAP = 64 * 1024 * 1024
 
 
 def _bm25s():
-    """Import bm25s lazily and quiet its per-build log lines (it sets its own level on import)."""
+    """Import bm25s lazily and quiet its log lines (it sets its own level on import)."""
     import bm25s
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     return bm25s
 
 
-def _tokenize(texts: list[str]) -> list[list[str]]:
+def tokenize(texts: list[str]) -> list[list[str]]:
     return _bm25s().tokenize(texts, stopwords=STOPWORDS, return_ids=False, show_progress=False)
 
 
-class Bm25Index:
-    """A bm25s retriever plus the chunk id of each of its documents."""
+def _schema():
+    import tantivy
 
-    def __init__(self, retriever, chunk_ids: np.ndarray):
-        self.retriever = retriever
-        self.chunk_ids = chunk_ids
+    builder = tantivy.SchemaBuilder()
+    builder.add_unsigned_field(FIELD_ID, stored=True, indexed=True, fast=True)
+    builder.add_text_field(FIELD_TEXT, stored=False, tokenizer_name="whitespace", index_option="freq")
+    return builder.build()
 
-    @classmethod
-    def build(cls, chunk_ids: list[int], texts: list[str]) -> "Bm25Index":
-        """Re-indexing all chunk texts is cheap (no embeddings), so updates rebuild it."""
-        retriever = _bm25s().BM25()
-        if texts:
-            retriever.index(_tokenize(texts), show_progress=False)
-        return cls(retriever, np.asarray(chunk_ids, dtype=np.int64))
 
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        if len(self.chunk_ids):
-            self.retriever.save(str(folder), show_progress=False)
-        np.save(folder / "chunk_ids.npy", self.chunk_ids, allow_pickle=False)
+class LexicalIndex:
+    """A tantivy index of (chunk id, tokens); `visible` decides which chunk ids a reader may see."""
 
-    @classmethod
-    def load(cls, folder: Path) -> "Bm25Index":
-        bm25s = _bm25s()
-        chunk_ids = np.load(folder / "chunk_ids.npy", allow_pickle=False)
-        retriever = bm25s.BM25.load(str(folder), show_progress=False) if len(chunk_ids) else bm25s.BM25()
-        return cls(retriever, chunk_ids)
+    def __init__(self, folder: Path):
+        import tantivy
+
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.schema = _schema()
+        self.index = tantivy.Index(self.schema, path=str(self.folder))
+
+    # Writing (one writer at a time: the index folder's lock).
+    def add(self, chunk_ids: Iterable[int], texts: list[str]) -> None:
+        import tantivy
+
+        writer = self._writer()
+        for cid, tokens in zip(chunk_ids, tokenize(texts) if texts else []):
+            writer.add_document(tantivy.Document.from_dict({FIELD_ID: int(cid), FIELD_TEXT: " ".join(tokens)},
+                                                           self.schema))
+        writer.commit()
+        writer.wait_merging_threads()
+
+    def delete(self, chunk_ids: Iterable[int] = (), from_id: int | None = None) -> None:
+        """Drop these chunk ids, and every id >= from_id (what a crashed writer left), for good."""
+        import tantivy
+
+        writer = self._writer()
+        ids = [int(c) for c in chunk_ids]
+        for start in range(0, len(ids), 10_000):  # (term deletion does not match unsigned fields)
+            writer.delete_documents_by_query(tantivy.Query.term_set_query(self.schema, FIELD_ID, ids[start:start + 10_000]))
+        if from_id is not None:
+            writer.delete_documents_by_query(tantivy.Query.range_query(
+                self.schema, FIELD_ID, tantivy.FieldType.Unsigned, int(from_id), None))
+        writer.commit()
+        writer.wait_merging_threads()
+
+    def has_from(self, from_id: int) -> bool:
+        """Whether any document has a chunk id >= from_id (what a crashed writer may have left)."""
+        import tantivy
+
+        self.index.reload()
+        query = tantivy.Query.range_query(self.schema, FIELD_ID, tantivy.FieldType.Unsigned, int(from_id), None)
+        return self.index.searcher().search(query, 1, count=False).hits != []
+
+    def _writer(self):
+        return self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
+
+    # Reading.
+    def reader(self, visible: Callable[[int], bool]) -> "LexicalReader":
+        self.index.reload()
+        return LexicalReader(self.index.searcher(), self.schema, visible)
+
+    def count(self) -> int:
+        self.index.reload()
+        return int(self.index.searcher().num_docs)
+
+
+class LexicalReader:
+    """One searcher (a point-in-time view of the tantivy commit) filtered to a manifest's chunks."""
+
+    def __init__(self, searcher, schema, visible: Callable[[int], bool]):
+        self.searcher, self.schema, self.visible = searcher, schema, visible
+
+    def live_count(self) -> int:
+        """Documents a reader of this manifest can see (a check: it reads every document's id)."""
+        import tantivy
+
+        total = self.searcher.num_docs
+        if not total:
+            return 0
+        hits = self.searcher.search(tantivy.Query.all_query(), total, count=False).hits
+        return sum(self.visible(int(self.searcher.doc(a)[FIELD_ID][0])) for _, a in hits)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk_id, bm25 score) best first; terms unknown to the index are ignored."""
-        vocab = getattr(self.retriever, "vocab_dict", None) or {}
-        tokens = [t for t in _tokenize([query])[0] if t in vocab]
-        k = min(k, len(self.chunk_ids))
-        if not tokens or k <= 0:
+        """(chunk_id, bm25 score) best first; unknown terms and stopwords match nothing."""
+        import tantivy
+
+        terms = sorted(set(tokenize([query])[0]))
+        if not terms or k <= 0:
             return []
-        docs, scores = self.retriever.retrieve([tokens], k=k, show_progress=False, n_threads=1)
-        return [(int(self.chunk_ids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        q = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, FIELD_TEXT, t))
+                                         for t in terms])
+        fetch = k
+        while True:  # over-fetch until k visible hits, or the matches run out
+            hits = self.searcher.search(q, fetch, count=False).hits
+            found = [(cid, float(score)) for score, address in hits
+                     if self.visible(cid := int(self.searcher.doc(address)[FIELD_ID][0]))]
+            if len(found) >= k or len(hits) < fetch:
+                return found[:k]
+            fetch *= 4

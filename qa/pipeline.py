@@ -15,7 +15,7 @@ from .indexing import IndexReport, Indexer, ensure_index
 from .reader import Decoding, Reader
 from .retrieval import Retriever
 from .schema import Alternative, Answer, Article, Chunk, Passage, PassageRef, Span
-from .store import ArticleInfo, IndexMissing, Snapshot, current_generation
+from .store import ArticleInfo, IndexMissing, Snapshot, manifest_version
 
 
 class QuestionError(ValueError):
@@ -87,14 +87,14 @@ class Assistant:
         return Retriever(self.embedder, self.config.retrieval, self.config.rrf_k, self.config.fusion_pool)
 
     def snapshot(self) -> Snapshot:
-        """The live generation; reopened when another writer (CLI, app) swapped in a new one.
+        """The live manifest's view; reopened when another writer (CLI, app) committed a new one.
 
         Checks the index's embedding model by name, so listing articles never loads a model.
         """
-        gen = current_generation(self.config.index_dir)
+        version = manifest_version(self.config.index_dir)
         with self._lock:
-            if self._snapshot is None or gen != self._snapshot.path:
-                snap = Snapshot.open(self.config.index_dir)
+            if self._snapshot is None or version != self._snapshot.version:
+                snap = Snapshot.open(self.config.index_dir, self.config.nprobe)
                 snap.manifest.check(model_id(self.config.embedding_model), Path(self.config.index_dir))
                 self._snapshot = snap  # the old one stays usable by questions still reading it
             return self._snapshot

@@ -30,11 +30,11 @@ class Retriever:
         """(chunk_id, score) best first."""
         mode = RetrievalMode(self.mode)
         if mode is RetrievalMode.BM25:
-            return snapshot.bm25.search(query, k)
+            return snapshot.lexical.search(query, k)
         dense = snapshot.search(self.embedder.encode([query])[0], max(k, self.pool))
         if mode is RetrievalMode.DENSE:
             return dense[:k]
-        lexical = snapshot.bm25.search(query, max(k, self.pool))
+        lexical = snapshot.lexical.search(query, max(k, self.pool))
         return reciprocal_rank_fusion([dense, lexical], self.rrf_k)[:k]
 
 

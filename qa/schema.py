@@ -19,6 +19,17 @@ class Article:
 
 
 @dataclass(frozen=True)
+class ArticleMeta:
+    """An article without its text: what a retrieved passage needs (the text is read per passage)."""
+
+    id: str
+    title: str
+    source: str = ""
+    published: str | None = None
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A window of an article: `article.text[start:end] == text`."""
 
@@ -31,11 +42,11 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its article and retrieval score."""
+    """A retrieved chunk with its article's metadata and retrieval score."""
 
     chunk_id: int
     chunk: Chunk
-    article: Article
+    article: ArticleMeta
     score: float
     rank: int
 

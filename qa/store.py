@@ -1,16 +1,22 @@
-"""On-disk index: FAISS vectors + SQLite metadata + BM25, in generations swapped in atomically.
+"""On-disk index: immutable dense segments + SQLite metadata + tantivy, one manifest as commit point.
 
 Layout of an index folder:
-    CURRENT          name of the live generation (replaced with os.replace)
-    gen-<n>/         manifest.json, meta.sqlite, vectors.faiss, bm25/
-    .lock            writers hold an exclusive flock on it
-A writer builds a new generation in `.tmp-*`, renames it, then swaps CURRENT, so a crash at any
-point leaves the previous generation loadable. Nothing here is pickled.
+    MANIFEST              the commit point (see manifest.py)
+    meta.sqlite           articles and chunk offsets, written in place (WAL); rows carry the manifest
+                          version that added them and the one that removed them, so each reader sees
+                          exactly its manifest's articles
+    lexical/              tantivy (only grows between compactions; filtered by the manifest)
+    segments/<name>/      dense segments, written once (ann/)
+    tombstones-<v>.npy    chunk ids deleted since the last compaction
+    quantizer-<v>.faiss   the coarse quantizer of the IVF segments
+    .lock                 writers hold an exclusive flock on it
+An add or remove writes new files and new rows, then the manifest: O(change), nothing committed is
+rewritten. A crash before the manifest leaves the previous index as it was; the next writer removes
+what the crashed one left. Nothing is pickled.
 """
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import sqlite3
@@ -18,67 +24,33 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from .lexical import Bm25Index
-from .schema import Article, Chunk
+from .ann import DenseIndex, FlatIndex, IvfIndex, load_segment
+from .ann.ivf import load_quantizer
+from .lexical import LexicalIndex
+from .manifest import (FORMAT_VERSION, ID_SCHEME, MANIFEST, IndexCorrupt, IndexMismatch, IndexMissing,  # noqa: F401
+                       IndexNeedsMigration, IndexProblem, Manifest, SegmentInfo, fsync_dir, fsync_tree,
+                       read_manifest, write_manifest)
+from .schema import Article, ArticleMeta, Chunk
 
-FORMAT_VERSION = 1
-# Article ids of files: 1 = relative to whichever folder they were loaded from (could collide),
-# 2 = relative to the articles folder, else the absolute path (`articles.file_id`). The next write migrates 1.
-ID_SCHEME = 2
-CURRENT = "CURRENT"
+META = "meta.sqlite"
+LEXICAL = "lexical"
+SEGMENTS = "segments"
 SCHEMA = """
-CREATE TABLE articles (id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, source TEXT,
-                       published TEXT, content_hash TEXT NOT NULL, added_at REAL NOT NULL);
-CREATE TABLE chunks (id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
-                     position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL);
-CREATE INDEX chunks_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS articles (doc INTEGER PRIMARY KEY, id TEXT NOT NULL, title TEXT NOT NULL,
+    text TEXT NOT NULL, source TEXT, published TEXT, content_hash TEXT NOT NULL, added_at REAL NOT NULL,
+    added_version INTEGER NOT NULL, removed_version INTEGER);
+CREATE INDEX IF NOT EXISTS articles_id ON articles(id);
+CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, doc INTEGER NOT NULL, position INTEGER NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
 """
-
-
-class IndexProblem(RuntimeError):
-    """An index that cannot be used; the message says which command fixes it."""
-
-
-class IndexMissing(IndexProblem):
-    pass
-
-
-class IndexMismatch(IndexProblem):
-    pass
-
-
-class IndexCorrupt(IndexProblem):
-    pass
-
-
-@dataclass(frozen=True)
-class Manifest:
-    embedding_model: str
-    dimension: int
-    chunk_tokens: int
-    overlap_sentences: int
-    articles: int = 0
-    chunks: int = 0
-    format_version: int = FORMAT_VERSION
-    created: float = 0.0
-    id_scheme: int = 1  # indexes written before the field existed used scheme 1
-
-    def check(self, embedding_model: str, where: Path, dimension: int | None = None) -> None:
-        """Refuse to mix vectors of different models: the scores would be meaningless."""
-        if self.format_version != FORMAT_VERSION:
-            raise IndexMismatch(f"index at {where} has format {self.format_version}, this version reads "
-                                f"{FORMAT_VERSION}; rebuild it with `qa build --index {where}`")
-        if self.embedding_model != embedding_model or dimension not in (None, self.dimension):
-            raise IndexMismatch(
-                f"index at {where} was built with embedding model {self.embedding_model!r} "
-                f"({self.dimension} dimensions) but {embedding_model!r} is configured; "
-                f"rebuild it with `qa build --index {where}` or configure the index's model")
+LIVE = "a.added_version <= :v AND (a.removed_version IS NULL OR a.removed_version > :v)"
 
 
 @dataclass(frozen=True)
@@ -91,93 +63,153 @@ class ArticleInfo:
     added_at: float
 
 
-def current_generation(index_dir: Path) -> Path | None:
-    """The live generation folder, or None when no index was ever built there."""
-    pointer = Path(index_dir) / CURRENT
-    try:
-        name = pointer.read_text().strip()
-    except FileNotFoundError:
-        return None
-    path = Path(index_dir) / name
-    if not name.startswith("gen-") or not path.is_dir():
-        raise IndexCorrupt(f"index at {index_dir} points to a missing generation {name!r}; "
-                           f"rebuild it with `qa build --index {index_dir}`")
-    return path
+def connect(index_dir: Path, readonly: bool) -> sqlite3.Connection:
+    path = Path(index_dir) / META
+    if readonly:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    db = sqlite3.connect(path, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(SCHEMA)
+    return db
+
+
+# Segments are immutable, so one loaded copy serves every snapshot of the process.
+_segments: dict[str, DenseIndex] = {}
+_segments_lock = threading.Lock()
+
+
+def open_segment(index_dir: Path, info: SegmentInfo) -> DenseIndex:
+    key = str(Path(index_dir).resolve() / SEGMENTS / info.name)
+    with _segments_lock:
+        if key not in _segments:
+            _segments[key] = load_segment(Path(key))
+        return _segments[key]
+
+
+def forget_segments(index_dir: Path, keep: Iterable[str]) -> None:
+    """Drop cached segments of this index that the newest manifest no longer lists."""
+    base = str(Path(index_dir).resolve() / SEGMENTS) + "/"
+    keep = {base + name for name in keep}
+    with _segments_lock:
+        for key in [k for k in _segments if k.startswith(base) and k not in keep]:
+            del _segments[key]
+
+
+def load_tombstones(index_dir: Path, manifest: Manifest) -> np.ndarray:
+    if not manifest.tombstones_file:
+        return np.zeros(0, np.int64)
+    return np.load(Path(index_dir) / manifest.tombstones_file, allow_pickle=False)
+
+
+def manifest_version(index_dir: Path) -> int | None:
+    manifest = read_manifest(index_dir)
+    return None if manifest is None else manifest.version
 
 
 class Snapshot:
-    """A read-only, immutable view of one generation; safe to share between threads."""
+    """A read-only view of one manifest; safe to share between threads, never blocked by writers."""
 
-    def __init__(self, path: Path, manifest: Manifest, vectors, db: sqlite3.Connection, bm25: Bm25Index):
-        self.path, self.manifest, self.vectors, self.bm25 = path, manifest, vectors, bm25
+    def __init__(self, index_dir: Path, manifest: Manifest, segments: list[tuple[SegmentInfo, DenseIndex]],
+                 tombstones: np.ndarray, db: sqlite3.Connection, lexical: LexicalIndex):
+        self.path, self.manifest, self.segments = Path(index_dir), manifest, segments
+        self.version = manifest.version
+        self.tombstones = frozenset(int(t) for t in tombstones)
         self._db = db
         self._lock = threading.Lock()
+        self.lexical = lexical.reader(self.visible)
 
     @classmethod
-    def open(cls, index_dir: Path) -> "Snapshot":
-        import faiss
-
+    def open(cls, index_dir: Path, nprobe: int = 32, attempts: int = 5) -> "Snapshot":
         index_dir = Path(index_dir)
-        gen = current_generation(index_dir)
-        if gen is None:
-            raise IndexMissing(f"no index at {index_dir}; build one with `qa build --index {index_dir}`")
-        try:
-            manifest = Manifest(**json.loads((gen / "manifest.json").read_text()))
-            vectors = faiss.read_index(str(gen / "vectors.faiss"))
-            db = sqlite3.connect(f"file:{gen / 'meta.sqlite'}?mode=ro", uri=True, check_same_thread=False)
-            n_db = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-            bm25 = Bm25Index.load(gen / "bm25")
-        except (OSError, ValueError, TypeError, RuntimeError, sqlite3.DatabaseError) as err:
-            raise IndexCorrupt(f"index at {index_dir} is damaged ({type(err).__name__}: {str(err)[:200]}); "
-                               f"rebuild it with `qa build --index {index_dir}`") from err
-        if not (vectors.ntotal == n_db == len(bm25.chunk_ids) == manifest.chunks):
-            raise IndexCorrupt(f"index at {index_dir} is inconsistent (vectors {vectors.ntotal}, chunks {n_db}, "
-                               f"bm25 {len(bm25.chunk_ids)}); rebuild it with `qa build --index {index_dir}`")
-        return cls(gen, manifest, vectors, db, bm25)
+        for attempt in range(attempts):
+            manifest = read_manifest(index_dir)
+            if manifest is None:
+                raise IndexMissing(f"no index at {index_dir}; build one with `qa build --index {index_dir}`")
+            try:
+                segments = [(info, open_segment(index_dir, info)) for info in manifest.segments]
+                for _, segment in segments:
+                    if isinstance(segment, IvfIndex):
+                        segment.set_probes(nprobe)
+                tombstones = load_tombstones(index_dir, manifest)
+                db = connect(index_dir, readonly=True)
+                lexical = LexicalIndex(index_dir / LEXICAL)
+                return cls(index_dir, manifest, segments, tombstones, db, lexical)
+            except FileNotFoundError:
+                if attempt + 1 == attempts or read_manifest(index_dir) == manifest:
+                    raise IndexCorrupt(f"index at {index_dir} misses files its manifest lists; rebuild it "
+                                       f"with `qa build --index {index_dir}`") from None
+                # a compaction replaced the manifest while we read it: read the new one
+            except (OSError, ValueError, RuntimeError, sqlite3.DatabaseError) as err:
+                raise IndexCorrupt(f"index at {index_dir} is damaged ({type(err).__name__}: {str(err)[:200]}); "
+                                   f"rebuild it with `qa build --index {index_dir}`") from err
+        raise AssertionError("unreachable")
 
-    def _query(self, sql: str, args: Iterable = ()) -> list[tuple]:
+    def visible(self, chunk_id: int) -> bool:
+        return chunk_id < self.manifest.next_chunk_id and chunk_id not in self.tombstones
+
+    def _query(self, sql: str, args: dict | tuple = ()) -> list[tuple]:
+        if isinstance(args, dict):
+            args = {"v": self.version, **args}
         with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
+            return self._db.execute(sql, args).fetchall()
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk_id, inner product) best first."""
-        k = min(k, self.vectors.ntotal)
-        if k <= 0:
-            return []
-        scores, ids = self.vectors.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        """(chunk_id, inner product) best first over every segment; tombstoned chunks never come back."""
+        hits: list[tuple[int, float]] = []
+        for _, segment in self.segments:
+            fetch = k
+            while True:  # over-fetch past tombstones
+                scores, ids = segment.search(vector, fetch)
+                live = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0 and self.visible(int(i))]
+                if len(live) >= k or fetch >= segment.count:
+                    break
+                fetch *= 4
+            hits += live[:k]
+        return sorted(hits, key=lambda h: -h[1])[:k]
 
-    def chunks(self, chunk_ids: list[int]) -> dict[int, tuple[Chunk, Article]]:
+    def chunks(self, chunk_ids: list[int]) -> dict[int, tuple[Chunk, ArticleMeta]]:
+        """Chunk offsets and text (read with substr, not the whole article) and the article's metadata."""
+        chunk_ids = [c for c in chunk_ids if self.visible(c)]
         if not chunk_ids:
             return {}
-        marks = ",".join("?" * len(chunk_ids))
+        marks = ",".join(str(int(c)) for c in chunk_ids)
         rows = self._query(
-            f'SELECT c.id, c.position, c.start, c."end", a.id, a.title, a.text, a.source, a.published, '
-            f"a.content_hash FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})", chunk_ids)
+            f'SELECT c.id, c.position, c.start, c."end", substr(a.text, c.start + 1, c."end" - c.start), a.id, '
+            f"a.title, a.source, a.published, a.content_hash FROM chunks c JOIN articles a ON a.doc = c.doc "
+            f"WHERE c.id IN ({marks})")
         out = {}
-        for cid, pos, start, end, aid, title, text, source, published, chash in rows:
-            article = Article(aid, title, text, source or "", published, chash)
-            out[cid] = (Chunk(aid, pos, start, end, text[start:end]), article)
+        for cid, pos, start, end, text, aid, title, source, published, chash in rows:
+            out[cid] = (Chunk(aid, pos, start, end, text), ArticleMeta(aid, title, source or "", published, chash))
         return out
 
     def article(self, article_id: str) -> Article | None:
-        rows = self._query("SELECT id, title, text, source, published, content_hash FROM articles WHERE id = ?",
-                           [article_id])
+        rows = self._query(f"SELECT a.id, a.title, a.text, a.source, a.published, a.content_hash FROM articles a "
+                           f"WHERE a.id = :id AND {LIVE}", {"id": article_id})
         return Article(rows[0][0], rows[0][1], rows[0][2], rows[0][3] or "", rows[0][4], rows[0][5]) if rows else None
 
     def articles(self) -> list[ArticleInfo]:
-        rows = self._query("SELECT a.id, a.title, a.source, a.published, COUNT(c.id), a.added_at FROM articles a "
-                           "LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.added_at, a.id")
+        rows = self._query(f"SELECT a.id, a.title, a.source, a.published, COUNT(c.id), a.added_at FROM articles a "
+                           f"LEFT JOIN chunks c ON c.doc = a.doc WHERE {LIVE} GROUP BY a.doc "
+                           f"ORDER BY a.added_at, a.id", {})
         return [ArticleInfo(r[0], r[1], r[2] or "", r[3], r[4], r[5]) for r in rows]
 
     def article_chunk_ids(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}
-        for aid, cid in self._query("SELECT article_id, id FROM chunks ORDER BY article_id, position"):
+        for aid, cid in self._query(f"SELECT a.id, c.id FROM chunks c JOIN articles a ON a.doc = c.doc "
+                                    f"WHERE {LIVE} ORDER BY a.id, c.position", {}):
             out.setdefault(aid, []).append(cid)
         return out
 
     def hashes(self) -> dict[str, str]:
-        return dict(self._query("SELECT id, content_hash FROM articles"))
+        return dict(self._query(f"SELECT a.id, a.content_hash FROM articles a WHERE {LIVE}", {}))
+
+    def counts(self) -> dict[str, int]:
+        """Live chunks as each store sees them; they agree in a healthy index."""
+        vectors = sum(int(np.sum([self.visible(int(i)) for i in seg.ids()])) for _, seg in self.segments)
+        meta = self._query(f"SELECT COUNT(*) FROM chunks c JOIN articles a ON a.doc = c.doc WHERE {LIVE}", {})[0][0]
+        return {"vectors": vectors, "metadata": int(meta), "lexical": self.lexical.live_count(),
+                "manifest": self.manifest.chunks}
 
     def close(self) -> None:
         with self._lock:
@@ -187,8 +219,8 @@ class Snapshot:
 @contextmanager
 def write_lock(index_dir: Path) -> Iterator[None]:
     """One writer per index folder, across processes (released by the OS if the writer dies)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "a+") as handle:
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(index_dir) / ".lock", "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -196,114 +228,174 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class Generation:
-    """A new generation being written in a temporary folder; `commit()` makes it live."""
+def clean_up(index_dir: Path, manifest: Manifest | None, keep: Iterable[str] = ()) -> None:
+    """Remove whatever a crashed writer left beyond the committed manifest (call under the lock).
 
-    def __init__(self, index_dir: Path, base: Path | None):
-        self.index_dir = index_dir
-        self.tmp = index_dir / f".tmp-{uuid.uuid4().hex}"
-        self.tmp.mkdir()
-        db_path = self.tmp / "meta.sqlite"
-        if base is not None:
-            shutil.copyfile(base / "meta.sqlite", db_path)
-        self.db = sqlite3.connect(db_path)
-        if base is None:
-            self.db.executescript(SCHEMA)
+    `keep` names files a compaction built outside the lock and is about to commit.
+    """
+    index_dir = Path(index_dir)
+    version = manifest.version if manifest else 0
+    next_id = manifest.next_chunk_id if manifest else 0
+    if (index_dir / META).exists():
+        db = connect(index_dir, readonly=False)
+        with db:
+            db.execute("DELETE FROM chunks WHERE doc IN (SELECT doc FROM articles WHERE added_version > ?)", (version,))
+            db.execute("DELETE FROM chunks WHERE id >= ?", (next_id,))
+            db.execute("DELETE FROM articles WHERE added_version > ?", (version,))
+            db.execute("UPDATE articles SET removed_version = NULL WHERE removed_version > ?", (version,))
+        db.close()
+    if (index_dir / LEXICAL).exists():
+        lexical = LexicalIndex(index_dir / LEXICAL)
+        if lexical.has_from(next_id):  # a writer commit costs ~70 ms: only when there is something to drop
+            lexical.delete(from_id=next_id)
+    live = ({s.name for s in manifest.segments} if manifest else set()) | set(keep)
+    if (index_dir / SEGMENTS).exists():
+        for folder in (index_dir / SEGMENTS).iterdir():
+            if folder.name not in live:
+                shutil.rmtree(folder, ignore_errors=True)
+    files = ({manifest.tombstones_file, manifest.quantizer_file} if manifest else set()) | set(keep)
+    for path in index_dir.iterdir():
+        if (path.name.startswith(("tombstones-", "quantizer-")) and path.name not in files) or \
+                path.name.startswith(".tmp-"):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
-    def put_article(self, article: Article, chunks: list[Chunk], first_id: int) -> list[int]:
-        self.db.execute("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (article.id, article.title, article.text, article.source, article.published,
-                         article.content_hash, time.time()))
-        ids = list(range(first_id, first_id + len(chunks)))
-        self.db.executemany('INSERT INTO chunks (id, article_id, position, start, "end") VALUES (?, ?, ?, ?, ?)',
-                            [(i, c.article_id, c.position, c.start, c.end) for i, c in zip(ids, chunks)])
+
+class Transaction:
+    """One write: new rows, one new segment, lexical documents, tombstones; `commit()` publishes them."""
+
+    def __init__(self, index_dir: Path, base: Manifest):
+        self.index_dir = Path(index_dir)
+        self.base = base
+        self.version = base.version + 1
+        self.next_id = base.next_chunk_id
+        self.db = connect(self.index_dir, readonly=False)
+        self.tombstones = set(int(t) for t in load_tombstones(self.index_dir, base))
+        self.new_tombstones: set[int] = set()
+        self.ids: list[int] = []
+        self.texts: list[str] = []
+        self.renamed = False
+
+    def visible_ids(self) -> tuple[dict[str, str], dict[str, list[int]], list[ArticleInfo]]:
+        """Hashes, chunk ids and infos of the articles live in the base manifest."""
+        v = {"v": self.base.version}
+        hashes = dict(self.db.execute(f"SELECT a.id, a.content_hash FROM articles a WHERE {LIVE}", v).fetchall())
+        chunk_ids: dict[str, list[int]] = {}
+        for aid, cid in self.db.execute(f"SELECT a.id, c.id FROM chunks c JOIN articles a ON a.doc = c.doc "
+                                        f"WHERE {LIVE} ORDER BY c.id", v):
+            chunk_ids.setdefault(aid, []).append(cid)
+        infos = [ArticleInfo(r[0], r[1], r[2] or "", r[3], 0, r[4]) for r in self.db.execute(
+            f"SELECT a.id, a.title, a.source, a.published, a.added_at FROM articles a WHERE {LIVE}", v)]
+        return hashes, chunk_ids, infos
+
+    def put_article(self, article: Article, chunks: list[Chunk]) -> list[int]:
+        cur = self.db.execute(
+            "INSERT INTO articles (id, title, text, source, published, content_hash, added_at, added_version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (article.id, article.title, article.text, article.source,
+                                                article.published, article.content_hash, time.time(), self.version))
+        ids = list(range(self.next_id, self.next_id + len(chunks)))
+        self.db.executemany('INSERT INTO chunks (id, doc, position, start, "end") VALUES (?, ?, ?, ?, ?)',
+                            [(i, cur.lastrowid, c.position, c.start, c.end) for i, c in zip(ids, chunks)])
+        self.next_id += len(chunks)
+        self.ids += ids
+        self.texts += [c.text for c in chunks]
         return ids
 
+    def remove_article(self, article_id: str, chunk_ids: list[int]) -> None:
+        """Tombstones for its chunks; its row is marked removed as of this version (invisible after it)."""
+        self.db.execute("UPDATE articles SET removed_version = ? WHERE id = ? AND removed_version IS NULL "
+                        "AND added_version <= ?", (self.version, article_id, self.base.version))
+        self.new_tombstones.update(chunk_ids)
+
     def rename_article(self, old_id: str, new_id: str, source: str) -> None:
-        """Give an article a new id; its chunks, and so its vectors, stay as they are."""
-        self.db.execute("UPDATE articles SET id = ?, source = ? WHERE id = ?", (new_id, source, old_id))
-        self.db.execute("UPDATE chunks SET article_id = ? WHERE article_id = ?", (new_id, old_id))
-
-    def delete_article(self, article_id: str) -> None:
-        self.db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
-        self.db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
-
-    def chunk_texts(self) -> tuple[list[int], list[str]]:
-        rows = self.db.execute('SELECT c.id, substr(a.text, c.start + 1, c."end" - c.start) FROM chunks c '
-                               "JOIN articles a ON a.id = c.article_id ORDER BY c.id").fetchall()
-        return [r[0] for r in rows], [r[1] for r in rows]
-
-    def commit(self, vectors, manifest: Manifest) -> Path:
-        import faiss
-
-        n_articles = self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-        ids, texts = self.chunk_texts()
-        self.db.commit()
-        self.db.close()
-        if vectors.ntotal != len(ids):
-            raise IndexCorrupt(f"internal error: {vectors.ntotal} vectors for {len(ids)} chunks; index left unchanged")
-        faiss.write_index(vectors, str(self.tmp / "vectors.faiss"))
-        Bm25Index.build(ids, texts).save(self.tmp / "bm25")
-        manifest = Manifest(**{**asdict(manifest), "articles": n_articles, "chunks": len(ids), "created": time.time()})
-        (self.tmp / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
-        _fsync_tree(self.tmp)
-        gen = self.index_dir / f"gen-{time.time_ns()}"
-        os.rename(self.tmp, gen)
-        pointer = self.index_dir / f".{CURRENT}.tmp"
-        with open(pointer, "w") as handle:
-            handle.write(gen.name)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(pointer, self.index_dir / CURRENT)
-        _fsync_dir(self.index_dir)
-        _collect_garbage(self.index_dir, keep={gen.name})
-        return gen
+        """A new id for a live article (id migration); chunks and vectors stay as they are."""
+        self.db.execute("UPDATE articles SET id = ?, source = ? WHERE id = ? AND removed_version IS NULL",
+                        (new_id, source, old_id))
+        self.renamed = True
 
     def abort(self) -> None:
-        try:
+        """Undo the rows of an uncommitted write; files a failed commit wrote go with the next clean-up."""
+        if self.db is not None:
+            self.db.rollback()
             self.db.close()
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.db = None
+
+    def commit(self, embeddings: np.ndarray, seal_size: int, sq8: bool) -> Manifest:
+        """Rows, segment, lexical documents and tombstones first; the manifest last (the commit)."""
+        if embeddings.shape[0] != len(self.ids):
+            raise IndexCorrupt(f"internal error: {embeddings.shape[0]} vectors for {len(self.ids)} chunks; "
+                               f"index left unchanged")
+        live_articles = self.db.execute(f"SELECT COUNT(*) FROM articles a WHERE {LIVE}",
+                                        {"v": self.version}).fetchone()[0]
+        self.db.commit()
+        self.db.close()
+        self.db = None
+        manifest = self.base
+        segments = list(manifest.segments)
+        lexical = LexicalIndex(self.index_dir / LEXICAL)  # created with the first commit, before any reader
+        if self.ids:
+            info, manifest = write_segment(self.index_dir, manifest, np.asarray(self.ids, np.int64), embeddings,
+                                           seal_size, sq8, f"a{self.version}")
+            segments.append(info)
+            lexical.add(self.ids, self.texts)
+        tombstones = self.tombstones | self.new_tombstones
+        tomb_file = manifest.tombstones_file
+        if self.new_tombstones:
+            tomb_file = f"tombstones-{self.version}.npy"
+            write_array(self.index_dir / tomb_file, np.array(sorted(tombstones), dtype=np.int64))
+        live_chunks = manifest.chunks + len(self.ids) - len(self.new_tombstones - self.tombstones)
+        manifest = manifest.with_(version=self.version, next_chunk_id=self.next_id, segments=tuple(segments),
+                                  tombstones_file=tomb_file if tombstones else None, tombstones=len(tombstones),
+                                  articles=live_articles, chunks=live_chunks, id_scheme=ID_SCHEME,
+                                  created=time.time())
+        write_manifest(self.index_dir, manifest)
+        clean_up(self.index_dir, manifest)
+        return manifest
 
 
-def new_vectors(dimension: int):
-    """Inner product over normalized vectors = cosine; the id map lets chunks be removed."""
+def write_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_quantizer(path: Path, quantizer) -> None:
     import faiss
 
-    return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    tmp = path.with_name(f".tmp-{path.name}")
+    faiss.write_index(quantizer, str(tmp))
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
-def add_vectors(vectors, ids: list[int], embeddings: np.ndarray) -> None:
-    if ids:
-        vectors.add_with_ids(embeddings, np.asarray(ids, dtype=np.int64))
+def write_segment(index_dir: Path, manifest: Manifest, ids: np.ndarray, vectors: np.ndarray, seal_size: int,
+                  sq8: bool, tag: str) -> tuple[SegmentInfo, Manifest]:
+    """A new immutable segment: exact when small, IVF with the shared quantizer from `seal_size` vectors.
 
+    Returns the segment and the manifest with the quantizer it now names (trained here the first time).
+    """
+    from .ann.ivf import train_quantizer
 
-def remove_vectors(vectors, ids: list[int]) -> None:
-    if ids:
-        vectors.remove_ids(np.asarray(ids, dtype=np.int64))
+    if len(ids) >= seal_size:
+        if manifest.quantizer_file and len(ids) <= 16 * manifest.quantizer_trained_on:
+            quantizer = load_quantizer(Path(index_dir) / manifest.quantizer_file)
+        else:  # first sealed segment, or the data outgrew the cells: train on these vectors
+            quantizer = train_quantizer(vectors)
+            name = f"quantizer-{tag}-{uuid.uuid4().hex[:6]}.faiss"
+            write_quantizer(Path(index_dir) / name, quantizer)
+            manifest = manifest.with_(quantizer_file=name, quantizer_trained_on=len(ids))
+        segment: DenseIndex = IvfIndex.create(quantizer, sq8)
+    else:
+        segment = FlatIndex.create(vectors.shape[1] if vectors.ndim == 2 else manifest.dimension)
+    segment.add(ids, vectors)
+    name = f"seg-{tag}-{uuid.uuid4().hex[:8]}"
+    root = Path(index_dir) / SEGMENTS
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(index_dir) / f".tmp-{name}"
+    segment.save(tmp)
+    fsync_tree(tmp)
+    tmp.rename(root / name)
+    fsync_dir(root)
+    return SegmentInfo(name, segment.kind, segment.count), manifest
 
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
-        _fsync_dir(path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
-    """Drop interrupted temp folders and old generations; keep the newest older one for open readers."""
-    gens = sorted((p for p in index_dir.glob("gen-*") if p.is_dir()), key=lambda p: int(p.name[4:]))
-    keep = set(keep) | {p.name for p in gens[-2:]}
-    for path in index_dir.iterdir():
-        if path.is_dir() and (path.name.startswith(".tmp-") or (path.name.startswith("gen-") and path.name not in keep)):
-            shutil.rmtree(path, ignore_errors=True)

@@ -12,11 +12,11 @@ pytestmark = pytest.mark.integration  # builds indexes or starts processes that 
 def test_app_refuses_a_damaged_index_with_one_clear_line(tmp_path):
     index = tmp_path / "index"
     index.mkdir()
-    (index / "CURRENT").write_text("gen-404")
+    (index / "MANIFEST").write_text("{ damaged")
     proc = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index", str(index), "--port", "1"],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode != 0
-    assert "missing generation" in proc.stderr and "qa build" in proc.stderr
+    assert "damaged manifest" in proc.stderr and "qa build" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

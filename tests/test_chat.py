@@ -200,6 +200,6 @@ def test_article_rows_surface_a_damaged_index(fresh):
 
     assert article_rows(fresh) == []  # no index yet: nothing to list
     fresh.config.index_dir.mkdir(parents=True)
-    (fresh.config.index_dir / "CURRENT").write_text("gen-404")
+    (fresh.config.index_dir / "MANIFEST").write_text("{ damaged")
     with pytest.raises(IndexCorrupt):
         article_rows(fresh)

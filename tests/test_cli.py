@@ -22,7 +22,7 @@ def run(capsys, *argv):
 def test_global_options_before_or_after_the_command(tmp_path, capsys, seed_index):
     index = tmp_path / "index"
     code, out, err = run(capsys, "build", SEEDS, "--index", index)
-    assert code == 0 and "built: 1 articles" in out and (index / "CURRENT").exists()
+    assert code == 0 and "built: 1 articles" in out and (index / "MANIFEST").exists()
     code, out, _ = run(capsys, "ask", "Which city has the Wagner group made advances near?", "--json", "--index", index)
     assert code == 0 and json.loads(out)["text"] == "Bakhmut"
     code, out, _ = run(capsys, "list", "--index", seed_index, "--verbose")
@@ -91,7 +91,6 @@ def test_old_index_ids_are_migrated_by_the_next_write(tmp_path, capsys):
     """Indexes of id scheme 1 (ids relative to whichever folder was loaded) keep working and get stable ids."""
     from qa import Assistant, Config
     from qa.articles import make_article
-    from qa.store import current_generation
 
     index, col = tmp_path / "index", tmp_path / "col"
     (col / "2023").mkdir(parents=True)
@@ -100,7 +99,7 @@ def test_old_index_ids_are_migrated_by_the_next_write(tmp_path, capsys):
     old = make_article(path.read_text(), id="budget.txt", source=str(path))  # as the first version named it
     assistant = Assistant(Config().with_(index_dir=index, articles_dir=tmp_path / "articles"))
     assistant.rebuild([old])
-    manifest = current_generation(index) / "manifest.json"
+    manifest = index / "MANIFEST"
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "id_scheme": 1}))
     assistant.add([make_article("Other. The ferry left at noon.", id="other")])
     ids = sorted(a.id for a in assistant.articles())
@@ -213,7 +212,7 @@ def test_invalid_utf8_is_indexed_with_a_warning(tmp_path, capsys):
 def test_other_model_index_says_to_rebuild(tmp_path, capsys, seed_index):
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)
-    manifest = next(index.glob("gen-*")) / "manifest.json"
+    manifest = index / "MANIFEST"
     data = json.loads(manifest.read_text())
     data["embedding_model"] = "sentence-transformers/all-mpnet-base-v2"
     manifest.write_text(json.dumps(data))

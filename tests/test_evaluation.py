@@ -45,7 +45,7 @@ def test_gold_rank_uses_offsets_when_known(assistant):
     from qa.evaluation import QAItem
 
     passages = assistant.search("Bakhmut Wagner", 5)
-    text = passages[0].article.text
+    text = assistant.snapshot().article(passages[0].article.id).text
     s = text.index("Bakhmut")
     item = QAItem("x", "q", ["Bakhmut"], passages[0].article.id, [(s, s + 7)])
     assert gold_rank(item, passages) == next(p.rank for p in passages if p.chunk.start <= s < p.chunk.end)

@@ -13,13 +13,14 @@ from qa.chat import Turn, answer_in_context
 
 pytestmark = pytest.mark.integration
 DATA = ROOT / "tests" / "data" / "followups"
+ARTICLES = DATA / "articles"
 CASES = json.loads((DATA / "cases.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def news(tmp_path_factory) -> Assistant:
-    assistant = Assistant(Config().with_(index_dir=tmp_path_factory.mktemp("followups") / "index", articles_dir=DATA))
-    assistant.rebuild(assistant.load([SEEDS, DATA]).articles)
+    assistant = Assistant(Config().with_(index_dir=tmp_path_factory.mktemp("followups") / "index", articles_dir=ARTICLES))
+    assistant.rebuild(assistant.load([SEEDS, ARTICLES]).articles)
     return assistant
 
 

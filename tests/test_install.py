@@ -54,7 +54,7 @@ def test_answer_and_qa_ask_work_from_another_folder(venv):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "Jens Stoltenberg | 000_3dd2ae40c6c0741b.txt"
     data = home / ".local" / "share" / "qa-articles"
-    assert (data / "index" / "CURRENT").exists() and (data / "articles" / "000_3dd2ae40c6c0741b.txt").exists()
+    assert (data / "index" / "MANIFEST").exists() and (data / "articles" / "000_3dd2ae40c6c0741b.txt").exists()
     qa = python.parent / "qa"
     proc = subprocess.run([str(qa), "ask", QUESTION], capture_output=True, text=True, cwd=elsewhere, env=env,
                           timeout=600)
@@ -62,7 +62,7 @@ def test_answer_and_qa_ask_work_from_another_folder(venv):
     homed = {**env, "QA_HOME": str(elsewhere / "qa-home")}
     proc = subprocess.run([str(qa), "build"], capture_output=True, text=True, cwd=elsewhere, env=homed, timeout=600)
     assert proc.returncode == 0 and "built: 1 articles" in proc.stdout, proc.stderr
-    assert (elsewhere / "qa-home" / "index" / "CURRENT").exists()
+    assert (elsewhere / "qa-home" / "index" / "MANIFEST").exists()
     assert not list(python.parent.parent.glob("lib/python*/site-packages/index"))  # nothing written in the package
 
 

@@ -75,4 +75,4 @@ def test_readme_python_example_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("Jens Stoltenberg 0.9") and lines[0].endswith("000_3dd2ae40c6c0741b.txt")
-    assert (tmp_path / "my-index" / "CURRENT").exists() and lines[-1]
+    assert (tmp_path / "my-index" / "MANIFEST").exists() and lines[-1]

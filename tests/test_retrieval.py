@@ -21,7 +21,7 @@ def test_bakhmut_paragraph_in_top_two(assistant, mode):
     passages = retriever.run(assistant.snapshot(), "How many Russian soldiers were killed in a single day?", 2)
     assert any(BAKHMUT in p.chunk.text for p in passages)
     for p in passages:
-        assert p.article.text[p.chunk.start:p.chunk.end] == p.chunk.text
+        assert assistant.snapshot().article(p.article.id).text[p.chunk.start:p.chunk.end] == p.chunk.text
 
 
 def test_rrf_rewards_agreement():
@@ -35,16 +35,18 @@ def test_bad_k(assistant):
         assistant.search("anything", 0)
 
 
-def test_bm25_ignores_unknown_terms_and_handles_empty_indexes(tmp_path):
-    from qa.lexical import Bm25Index
+def test_lexical_index_ignores_unknown_terms_and_filters_what_readers_may_see(tmp_path):
+    from qa.lexical import LexicalIndex
 
-    index = Bm25Index.build([10, 11, 12], ["The ferry leaves Mallaig at noon.", "Bakhmut is in Ukraine.",
-                                           "The tram line runs to the harbour."])
-    assert index.search("zzzunknown qqq", 5) == []
-    assert index.search("the a of", 5) == []  # stopwords only
-    assert [cid for cid, _ in index.search("ferry zzzunknown", 5)] == [10]
-    index.save(tmp_path / "bm25")
-    assert [cid for cid, _ in Bm25Index.load(tmp_path / "bm25").search("harbour tram", 2)][0] == 12
-    empty = Bm25Index.build([], [])
-    empty.save(tmp_path / "empty")
-    assert Bm25Index.load(tmp_path / "empty").search("ferry", 3) == []
+    index = LexicalIndex(tmp_path / "lexical")
+    assert index.reader(lambda cid: True).search("ferry", 3) == []  # empty index
+    index.add([10, 11, 12], ["The ferry leaves Mallaig at noon.", "Bakhmut is in Ukraine.",
+                             "The tram line runs to the harbour."])
+    reader = index.reader(lambda cid: True)
+    assert reader.search("zzzunknown qqq", 5) == []
+    assert reader.search("the a of", 5) == []  # stopwords only
+    assert [cid for cid, _ in reader.search("ferry zzzunknown", 5)] == [10]
+    assert [cid for cid, _ in reader.search("harbour tram", 2)][0] == 12
+    assert LexicalIndex(tmp_path / "lexical").reader(lambda cid: cid != 12).search("harbour tram", 2) == []
+    index.delete([10], from_id=12)
+    assert index.count() == 1

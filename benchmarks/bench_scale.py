@@ -1,0 +1,238 @@
+"""Archive scale: add/remove cost, search latency, ANN recall, open time, RSS, disk and compaction.
+
+Real vectors: SQuAD v1.1 train (442 articles) chunked and embedded once with the project's own
+chunker and embedder, cached in benchmarks/data/. Beyond its ~20k chunks, the corpus grows with
+perturbed copies: a copy's vector is a real vector plus Gaussian noise (σ = 0.025 per dimension,
+cosine ≈ 0.9 to its source) renormalized, and its text is the real text with 15% of its words
+dropped. Queries are real SQuAD train questions, embedded; exact search over every live vector is
+the ground truth for recall. The same index grows 10k -> 100k -> 1M chunks and is measured at each.
+Run: python benchmarks/bench_scale.py [--sizes 10000 100000 1000000] [--queries 200]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import DATA, squad, write_results
+
+from qa.config import Config, RetrievalMode
+from qa.evaluation import percentile, squad_articles
+from qa.manifest import Manifest, read_manifest
+from qa.retrieval import Retriever
+from qa.schema import Chunk
+from qa.articles import make_article
+from qa.store import Snapshot, Transaction, clean_up, forget_segments, write_lock
+from qa.compaction import CompactionPolicy, compact, live_vectors
+
+CHUNKS_PER_ARTICLE = 10
+NOISE = 0.025
+BATCH = 100_000
+
+
+def real_chunks(config: Config) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """(vectors, texts) of SQuAD train chunks and (vectors, texts) of questions; embedded once, cached."""
+    cache = DATA / "train-chunks.npz"
+    if cache.exists():
+        data = np.load(cache, allow_pickle=False)
+        meta = json.loads((DATA / "train-chunks.json").read_text())
+        return data["vectors"], meta["texts"], data["questions"], meta["questions"]
+    from qa.embedding import Embedder
+    from qa.indexing import Indexer
+
+    embedder = Embedder(config.embedding_model, config.embed_batch_size)
+    indexer = Indexer(config.with_(index_dir=tempfile.mkdtemp()), embedder)
+    articles, items = squad_articles(squad("train"))
+    texts = [c.text for a in articles for c in indexer.chunker.run(a)]
+    questions = [i.question for i in items[::100]][:1000]
+    print(f"embedding {len(texts)} chunks and {len(questions)} questions (cached afterwards)…", flush=True)
+    vectors = embedder.encode(texts, progress=True)
+    qvectors = embedder.encode(questions)
+    DATA.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, vectors=vectors, questions=qvectors)
+    (DATA / "train-chunks.json").write_text(json.dumps({"texts": texts, "questions": questions}))
+    return vectors, texts, qvectors, questions
+
+
+class Corpus:
+    """Chunk i is real chunk i % n, perturbed for every copy after the first."""
+
+    def __init__(self, vectors: np.ndarray, texts: list[str], seed: int = 7):
+        self.vectors, self.texts = vectors, texts
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, start: int, stop: int) -> tuple[np.ndarray, list[str]]:
+        n = len(self.texts)
+        idx = np.arange(start, stop) % n
+        vectors = self.vectors[idx].copy()
+        copies = np.arange(start, stop) >= n
+        noise = self.rng.standard_normal((int(copies.sum()), vectors.shape[1])).astype(np.float32) * NOISE
+        vectors[copies] += noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        texts = []
+        for i, j in zip(range(start, stop), idx):
+            words = self.texts[j].split()
+            if i >= n:
+                keep = self.rng.random(len(words)) > 0.15
+                words = [w for w, k in zip(words, keep) if k] or words[:1]
+            texts.append(" ".join(words))
+        return vectors, texts
+
+
+def article_of(texts: list[str], aid: str):
+    """One article whose lines are the given chunk texts, and its chunks with exact offsets."""
+    text = "\n".join(texts)
+    chunks, pos = [], 0
+    for i, t in enumerate(texts):
+        chunks.append(Chunk(aid, i, pos, pos + len(t), t))
+        pos += len(t) + 1
+    return make_article(text, id=aid, title=aid), chunks
+
+
+def write(index_dir: Path, config: Config, add: list[tuple], vectors: np.ndarray, remove: list[str] = ()) -> float:
+    """One committed write straight through the store (no embedding); its wall time."""
+    t0 = time.perf_counter()
+    with write_lock(index_dir):
+        base = read_manifest(index_dir) or Manifest("bench/model", vectors.shape[1] if len(vectors) else 384, 128, 1)
+        clean_up(index_dir, base)
+        txn = Transaction(index_dir, base)
+        if remove:
+            live = txn.visible_ids()[1]
+            for aid in remove:
+                txn.remove_article(aid, live.get(aid, []))
+        for article, chunks in add:
+            txn.put_article(article, chunks)
+        txn.commit(vectors, config.seal_size, config.ivf_sq8)
+    return time.perf_counter() - t0
+
+
+def grow(index_dir: Path, config: Config, corpus: Corpus, start: int, stop: int) -> None:
+    for lo in range(start, stop, BATCH):
+        hi = min(stop, lo + BATCH)
+        vectors, texts = corpus.batch(lo, hi)
+        add = [article_of(texts[i:i + CHUNKS_PER_ARTICLE], f"art-{(lo + i) // CHUNKS_PER_ARTICLE}")
+               for i in range(0, hi - lo, CHUNKS_PER_ARTICLE)]
+        write(index_dir, config, add, vectors)
+        print(f"  indexed {hi:,} chunks", flush=True)
+
+
+class FixedEmbedder:
+    """Hands the retriever a precomputed query vector: search cost without model time."""
+
+    def __init__(self):
+        self.vector = None
+
+    def encode(self, texts):
+        return self.vector[None, :]
+
+
+def disk_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def rss_of_reader(index_dir: Path, queries: int) -> float:
+    """Peak RSS (MB) of a fresh process that opens the index and runs lexical and dense searches."""
+    code = f"""
+import resource, numpy as np
+from qa.store import Snapshot
+snap = Snapshot.open({str(index_dir)!r})
+rng = np.random.default_rng(1)
+for i in range({queries}):
+    q = rng.standard_normal(snap.manifest.dimension).astype('float32'); q /= np.linalg.norm(q)
+    snap.search(q, 30); snap.lexical.search('river city population century', 30)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def measure(index_dir: Path, config: Config, corpus: Corpus, n: int, qvecs: np.ndarray, questions: list[str]) -> dict:
+    rng = np.random.default_rng(n)
+    forget_segments(index_dir, [])
+    t0 = time.perf_counter()
+    snap = Snapshot.open(index_dir, config.nprobe)
+    open_s = time.perf_counter() - t0
+    truth_ids, truth_vectors = live_vectors(snap.segments, snap.visible)  # exact search is the ground truth
+    retriever = Retriever(FixedEmbedder(), RetrievalMode.HYBRID, config.rrf_k, config.fusion_pool)
+    dense_ms, lexical_ms, hybrid_ms, recalls = [], [], [], []
+    for q, text in zip(qvecs, questions):
+        t = time.perf_counter()
+        got = [cid for cid, _ in snap.search(q, 10)]
+        dense_ms.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        snap.lexical.search(text, config.fusion_pool)
+        lexical_ms.append((time.perf_counter() - t) * 1000)
+        retriever.embedder.vector = q
+        t = time.perf_counter()
+        retriever.run(snap, text, config.k)
+        hybrid_ms.append((time.perf_counter() - t) * 1000)
+        exact = set(truth_ids[np.argsort(-(truth_vectors @ q))[:10]].tolist())
+        recalls.append(len(exact & set(got)) / 10)
+    snap.close()
+    adds, removes = [], []
+    for i in range(5):  # a news article: 7 chunks
+        texts = [f"News {n}-{i}, paragraph {j}. The council met on Tuesday to discuss the harbour budget."
+                 for j in range(7)]
+        vectors = truth_vectors[rng.integers(0, len(truth_vectors), 7)]
+        adds.append(write(index_dir, config, [article_of(texts, f"news-{n}-{i}")], vectors))
+    for i in range(5):
+        removes.append(write(index_dir, config, [], np.zeros((0, truth_vectors.shape[1]), np.float32),
+                             remove=[f"art-{int(rng.integers(0, n // CHUNKS_PER_ARTICLE))}"]))
+    manifest = read_manifest(index_dir)
+    return {"chunks": n, "segments": [f"{s.kind}:{s.count}" for s in manifest.segments],
+            "add_s_median": round(statistics.median(adds), 4), "remove_s_median": round(statistics.median(removes), 4),
+            "dense_p50_ms": round(percentile(dense_ms, 50), 2), "dense_p95_ms": round(percentile(dense_ms, 95), 2),
+            "lexical_p50_ms": round(percentile(lexical_ms, 50), 2),
+            "lexical_p95_ms": round(percentile(lexical_ms, 95), 2),
+            "hybrid_p50_ms": round(percentile(hybrid_ms, 50), 2), "hybrid_p95_ms": round(percentile(hybrid_ms, 95), 2),
+            "dense_recall@10": round(float(np.mean(recalls)), 4), "open_s": round(open_s, 3),
+            "reader_rss_mb": round(rss_of_reader(index_dir, 20), 1), "disk_mb": round(disk_bytes(index_dir) / 2**20, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--index", type=Path, default=DATA / "index-scale")
+    args = ap.parse_args()
+    config = Config()
+    vectors, texts, qvecs, questions = real_chunks(config)
+    qvecs, questions = qvecs[:args.queries], questions[:args.queries]
+    corpus = Corpus(vectors, texts)
+    shutil.rmtree(args.index, ignore_errors=True)
+    rows, done = [], 0
+    for n in args.sizes:
+        print(f"growing to {n:,} chunks…", flush=True)
+        t0 = time.perf_counter()
+        grow(args.index, config, corpus, done, n)
+        build_s = time.perf_counter() - t0
+        done = n
+        row = measure(args.index, config, corpus, n, qvecs, questions)
+        t0 = time.perf_counter()
+        report = compact(args.index, CompactionPolicy(config.seal_size, config.max_small_segments,
+                                                      config.compact_tombstone_ratio, config.ivf_sq8), full=True)
+        row.update(compaction_s=round(time.perf_counter() - t0, 2),
+                   compaction_locked_s=round(report.locked_seconds, 3) if report else None,
+                   grow_s=round(build_s, 1))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    head = list(rows[0])
+    md = ["# Archive scale (benchmarks/bench_scale.py)", "",
+          f"SQuAD train chunks ({len(texts):,} real, perturbed copies beyond), {len(questions)} real questions, "
+          f"nprobe {config.nprobe}, seal size {config.seal_size:,}; 2-core CPU.", "",
+          "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
+    write_results("scale", {"rows": rows, "nprobe": config.nprobe, "seal_size": config.seal_size}, "\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

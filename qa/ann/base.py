@@ -1,0 +1,83 @@
+"""What every dense backend offers: add with ids, remove, search, count, save and load.
+
+A segment on disk is a folder with `vectors.faiss` and `segment.json` (its kind and count); it is
+written once and never changed (Lucene's immutable segments), so readers can share it freely.
+"""
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+SEGMENT_FILE = "vectors.faiss"
+INFO_FILE = "segment.json"
+
+
+class DenseIndex(ABC):
+    """Inner-product search over normalized vectors, addressed by int64 chunk ids."""
+
+    kind: str = ""
+
+    def __init__(self, index):
+        self.index = index
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids) -> int:
+        ids = np.asarray(list(ids), dtype=np.int64)
+        return int(self.index.remove_ids(ids)) if len(ids) else 0
+
+    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) best first; ids of -1 are empty slots."""
+        k = min(k, self.count)
+        if k <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+        return scores[0], ids[0]
+
+    @abstractmethod
+    def ids(self) -> np.ndarray:
+        """Every chunk id held, for merging and checks."""
+
+    @abstractmethod
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these ids (IVF-SQ8 gives them back approximately)."""
+
+    @abstractmethod
+    def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of everything held, in storage order (for merging)."""
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.index, str(folder / SEGMENT_FILE))
+        (folder / INFO_FILE).write_text(json.dumps({"kind": self.kind, "count": self.count}))
+
+    def memory_bytes(self) -> int:
+        """What the loaded segment holds in memory, roughly (codes plus ids)."""
+        return self.count * (self.code_size() + 8)
+
+    @abstractmethod
+    def code_size(self) -> int: ...
+
+
+def load_segment(folder: Path) -> DenseIndex:
+    """Open a segment folder with the backend named in its segment.json."""
+    import faiss
+
+    from .flat import FlatIndex
+    from .ivf import IvfIndex
+
+    info = json.loads((folder / INFO_FILE).read_text())
+    index = faiss.read_index(str(folder / SEGMENT_FILE))
+    backend = {FlatIndex.kind: FlatIndex, IvfIndex.kind: IvfIndex}[info["kind"]]
+    return backend.wrap(index)
