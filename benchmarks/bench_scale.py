@@ -105,9 +105,8 @@ def write(index_dir: Path, config: Config, add: list[tuple], vectors: np.ndarray
         clean_up(index_dir, base)
         txn = Transaction(index_dir, base)
         if remove:
-            live = txn.visible_ids()[1]
-            for aid in remove:
-                txn.remove_article(aid, live.get(aid, []))
+            for aid, (_, chunk_ids) in txn.live(remove).items():
+                txn.remove_article(aid, chunk_ids)
         for article, chunks in add:
             txn.put_article(article, chunks)
         txn.commit(vectors, config.seal_size, config.ivf_sq8)

@@ -111,12 +111,15 @@ class Indexer:
         report = IndexReport()
         add, dropped = one_per_id(add, keep_last=True)  # the last version of an article is the newest
         report.warnings += [f"article id {d.id!r} came twice in one batch; the last version was kept" for d, _ in dropped]
-        hashes, old_chunks, infos = txn.visible_ids()
+        # Only the articles this write touches are looked up: a write costs O(change), not O(corpus).
+        touched = txn.live(None if rebuild else [a.id for a in add] + list(remove))
         if txn.base.id_scheme < ID_SCHEME:
-            for old_id, (new_id, source) in migrated_ids(infos, Path(self.config.articles_dir)).items():
+            renames = migrated_ids(txn.live_infos(), Path(self.config.articles_dir))
+            for old_id, (new_id, source) in renames.items():
                 txn.rename_article(old_id, new_id, source)
-                hashes[new_id] = hashes.pop(old_id)
-                old_chunks[new_id] = old_chunks.pop(old_id)
+            touched = txn.live(None if rebuild else [a.id for a in add] + list(remove)) if renames else touched
+        hashes = {aid: chash for aid, (chash, _) in touched.items()}
+        old_chunks = {aid: cids for aid, (_, cids) in touched.items()}
         if rebuild:
             remove = list(hashes)
         for article_id in remove:
@@ -141,7 +144,7 @@ class Indexer:
             todo.append((article, self.chunker.run(article)))
         if not (report.added or report.updated or report.removed or rebuild or txn.renamed):
             txn.abort()
-            report.articles, report.chunks = len(hashes), txn.base.chunks
+            report.articles, report.chunks = txn.base.articles, txn.base.chunks
             report.seconds = time.perf_counter() - started
             return report
         texts = [c.text for _, chunks in todo for c in chunks]

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS articles (doc INTEGER PRIMARY KEY, id TEXT NOT NULL, 
     text TEXT NOT NULL, source TEXT, published TEXT, content_hash TEXT NOT NULL, added_at REAL NOT NULL,
     added_version INTEGER NOT NULL, removed_version INTEGER);
 CREATE INDEX IF NOT EXISTS articles_id ON articles(id);
+CREATE INDEX IF NOT EXISTS articles_added ON articles(added_version);
+CREATE INDEX IF NOT EXISTS articles_removed ON articles(removed_version);
 CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, doc INTEGER NOT NULL, position INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
@@ -274,24 +276,40 @@ class Transaction:
         self.ids: list[int] = []
         self.texts: list[str] = []
         self.renamed = False
+        self.articles_delta = 0  # live articles added minus removed by this write
 
-    def visible_ids(self) -> tuple[dict[str, str], dict[str, list[int]], list[ArticleInfo]]:
-        """Hashes, chunk ids and infos of the articles live in the base manifest."""
+    def live(self, article_ids: Iterable[str] | None = None) -> dict[str, tuple[str, list[int]]]:
+        """Article id -> (content hash, chunk ids) in the base manifest: for these ids (O(change)), or all."""
         v = {"v": self.base.version}
-        hashes = dict(self.db.execute(f"SELECT a.id, a.content_hash FROM articles a WHERE {LIVE}", v).fetchall())
-        chunk_ids: dict[str, list[int]] = {}
-        for aid, cid in self.db.execute(f"SELECT a.id, c.id FROM chunks c JOIN articles a ON a.doc = c.doc "
-                                        f"WHERE {LIVE} ORDER BY c.id", v):
-            chunk_ids.setdefault(aid, []).append(cid)
-        infos = [ArticleInfo(r[0], r[1], r[2] or "", r[3], 0, r[4]) for r in self.db.execute(
-            f"SELECT a.id, a.title, a.source, a.published, a.added_at FROM articles a WHERE {LIVE}", v)]
-        return hashes, chunk_ids, infos
+        if article_ids is None:
+            where, args = LIVE, v
+        else:
+            ids = list(dict.fromkeys(article_ids))
+            if not ids:
+                return {}
+            marks = ",".join(f":a{i}" for i in range(len(ids)))
+            where, args = f"a.id IN ({marks}) AND {LIVE}", {**v, **{f"a{i}": aid for i, aid in enumerate(ids)}}
+        out: dict[str, tuple[str, list[int]]] = {}
+        for aid, chash, cid in self.db.execute(
+                f"SELECT a.id, a.content_hash, c.id FROM articles a LEFT JOIN chunks c ON c.doc = a.doc "
+                f"WHERE {where} ORDER BY c.id", args):
+            entry = out.setdefault(aid, (chash, []))
+            if cid is not None:
+                entry[1].append(cid)
+        return out
+
+    def live_infos(self) -> list[ArticleInfo]:
+        """Every live article (for the one-time id migration)."""
+        return [ArticleInfo(r[0], r[1], r[2] or "", r[3], 0, r[4]) for r in self.db.execute(
+            f"SELECT a.id, a.title, a.source, a.published, a.added_at FROM articles a WHERE {LIVE}",
+            {"v": self.base.version})]
 
     def put_article(self, article: Article, chunks: list[Chunk]) -> list[int]:
         cur = self.db.execute(
             "INSERT INTO articles (id, title, text, source, published, content_hash, added_at, added_version) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (article.id, article.title, article.text, article.source,
                                                 article.published, article.content_hash, time.time(), self.version))
+        self.articles_delta += 1
         ids = list(range(self.next_id, self.next_id + len(chunks)))
         self.db.executemany('INSERT INTO chunks (id, doc, position, start, "end") VALUES (?, ?, ?, ?, ?)',
                             [(i, cur.lastrowid, c.position, c.start, c.end) for i, c in zip(ids, chunks)])
@@ -302,8 +320,9 @@ class Transaction:
 
     def remove_article(self, article_id: str, chunk_ids: list[int]) -> None:
         """Tombstones for its chunks; its row is marked removed as of this version (invisible after it)."""
-        self.db.execute("UPDATE articles SET removed_version = ? WHERE id = ? AND removed_version IS NULL "
-                        "AND added_version <= ?", (self.version, article_id, self.base.version))
+        cur = self.db.execute("UPDATE articles SET removed_version = ? WHERE id = ? AND removed_version IS NULL "
+                              "AND added_version <= ?", (self.version, article_id, self.base.version))
+        self.articles_delta -= cur.rowcount
         self.new_tombstones.update(chunk_ids)
 
     def rename_article(self, old_id: str, new_id: str, source: str) -> None:
@@ -324,8 +343,7 @@ class Transaction:
         if embeddings.shape[0] != len(self.ids):
             raise IndexCorrupt(f"internal error: {embeddings.shape[0]} vectors for {len(self.ids)} chunks; "
                                f"index left unchanged")
-        live_articles = self.db.execute(f"SELECT COUNT(*) FROM articles a WHERE {LIVE}",
-                                        {"v": self.version}).fetchone()[0]
+        live_articles = self.base.articles + self.articles_delta
         self.db.commit()
         self.db.close()
         self.db = None
