@@ -138,16 +138,19 @@ def disk_bytes(folder: Path) -> int:
 
 
 def rss_of_reader(index_dir: Path, queries: int) -> float:
-    """Peak RSS (MB) of a fresh process that opens the index and runs lexical and dense searches."""
+    """Peak RSS (MB) of a fresh process that opens the index and runs lexical and dense searches.
+
+    VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child would report its parent's peak.
+    """
     code = f"""
-import resource, numpy as np
+import numpy as np
 from qa.store import Snapshot
 snap = Snapshot.open({str(index_dir)!r})
 rng = np.random.default_rng(1)
 for i in range({queries}):
     q = rng.standard_normal(snap.manifest.dimension).astype('float32'); q /= np.linalg.norm(q)
     snap.search(q, 30); snap.lexical.search('river city population century', 30)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})

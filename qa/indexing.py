@@ -1,4 +1,4 @@
-"""Build and update the on-disk index: chunk, embed, and commit a new generation atomically."""
+"""Build and update the on-disk index: chunk, embed, and commit through the store (O(change) per write)."""
 from __future__ import annotations
 
 import shutil

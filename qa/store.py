@@ -122,8 +122,12 @@ class Snapshot:
         self.lexical = lexical.reader(self.visible)
 
     @classmethod
-    def open(cls, index_dir: Path, nprobe: int = 32, attempts: int = 5) -> "Snapshot":
+    def open(cls, index_dir: Path, nprobe: int | None = None, attempts: int = 5) -> "Snapshot":
+        """The committed manifest's view; `nprobe` (default `Config.nprobe`) is how many IVF cells a search visits."""
+        from .config import Config
+
         index_dir = Path(index_dir)
+        nprobe = Config.nprobe if nprobe is None else nprobe  # the class default
         for attempt in range(attempts):
             manifest = read_manifest(index_dir)
             if manifest is None:
@@ -195,16 +199,6 @@ class Snapshot:
                            f"LEFT JOIN chunks c ON c.doc = a.doc WHERE {LIVE} GROUP BY a.doc "
                            f"ORDER BY a.added_at, a.id", {})
         return [ArticleInfo(r[0], r[1], r[2] or "", r[3], r[4], r[5]) for r in rows]
-
-    def article_chunk_ids(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for aid, cid in self._query(f"SELECT a.id, c.id FROM chunks c JOIN articles a ON a.doc = c.doc "
-                                    f"WHERE {LIVE} ORDER BY a.id, c.position", {}):
-            out.setdefault(aid, []).append(cid)
-        return out
-
-    def hashes(self) -> dict[str, str]:
-        return dict(self._query(f"SELECT a.id, a.content_hash FROM articles a WHERE {LIVE}", {}))
 
     def counts(self) -> dict[str, int]:
         """Live chunks as each store sees them; they agree in a healthy index."""
