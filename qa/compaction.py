@@ -16,8 +16,8 @@ import numpy as np
 from .ann import FlatIndex
 from .lexical import LexicalIndex
 from .manifest import Manifest, read_manifest, write_manifest
-from .store import LEXICAL, Snapshot, clean_up, connect, forget_segments, load_tombstones, write_array, write_lock, \
-    write_segment
+from .store import (LEXICAL, Snapshot, clean_up, compaction_lock, connect, forget_segments, load_tombstones,
+                    write_array, write_lock, write_segment)
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,16 @@ def needs_compaction(manifest: Manifest, policy: CompactionPolicy) -> str | None
 
 
 def compact(index_dir: Path, policy: CompactionPolicy, full: bool = True) -> CompactionReport | None:
-    """Merge segments (all of them, or the small exact ones) without their tombstoned vectors."""
+    """Merge segments (all of them, or the small exact ones) without their tombstoned vectors.
+
+    One compaction at a time: while one runs, another returns None at once.
+    """
+    with compaction_lock(index_dir) as ours:
+        return _compact(Path(index_dir), policy, full) if ours else None
+
+
+def _compact(index_dir: Path, policy: CompactionPolicy, full: bool) -> CompactionReport | None:
     started = time.perf_counter()
-    index_dir = Path(index_dir)
     snap = Snapshot.open(index_dir)
     try:
         chosen = [(info, seg) for info, seg in snap.segments if full or info.kind == FlatIndex.kind]

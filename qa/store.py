@@ -224,12 +224,37 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+COMPACTION_FILES = ("seg-c", ".tmp-seg-c", "quantizer-c", ".tmp-quantizer-c")  # named with tag "c<version>"
+
+
+@contextmanager
+def compaction_lock(index_dir: Path) -> Iterator[bool]:
+    """Held while a compaction builds its segment outside the writer lock; yields False if one already runs."""
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(index_dir) / ".compact.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def clean_up(index_dir: Path, manifest: Manifest | None, keep: Iterable[str] = ()) -> None:
     """Remove whatever a crashed writer left beyond the committed manifest (call under the lock).
 
-    `keep` names files a compaction built outside the lock and is about to commit.
+    Files of a compaction that is still building (it holds `.compact.lock`) are left alone; a dead
+    compaction's files go like any other leftover. Holding the compaction lock meanwhile keeps a new
+    compaction from starting half-way through this clean-up.
     """
-    index_dir = Path(index_dir)
+    with compaction_lock(index_dir) as free:
+        _clean_up(Path(index_dir), manifest, keep, () if free else COMPACTION_FILES)
+
+
+def _clean_up(index_dir: Path, manifest: Manifest | None, keep: Iterable[str], protect: tuple[str, ...]) -> None:
     version = manifest.version if manifest else 0
     next_id = manifest.next_chunk_id if manifest else 0
     if (index_dir / META).exists():
@@ -247,10 +272,12 @@ def clean_up(index_dir: Path, manifest: Manifest | None, keep: Iterable[str] = (
     live = ({s.name for s in manifest.segments} if manifest else set()) | set(keep)
     if (index_dir / SEGMENTS).exists():
         for folder in (index_dir / SEGMENTS).iterdir():
-            if folder.name not in live:
+            if folder.name not in live and not folder.name.startswith(protect or ("\0",)):
                 shutil.rmtree(folder, ignore_errors=True)
     files = ({manifest.tombstones_file, manifest.quantizer_file} if manifest else set()) | set(keep)
     for path in index_dir.iterdir():
+        if protect and path.name.startswith(protect):
+            continue
         if (path.name.startswith(("tombstones-", "quantizer-")) and path.name not in files) or \
                 path.name.startswith(".tmp-"):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
