@@ -7,6 +7,7 @@ manifest is written.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ def _compact(index_dir: Path, policy: CompactionPolicy, full: bool) -> Compactio
                             tombstones=len(remaining), quantizer_file=manifest.quantizer_file,
                             quantizer_trained_on=manifest.quantizer_trained_on, created=time.time())
         write_manifest(index_dir, new)
+        for name in chosen_names:  # merged away; clean_up spares compaction files while we hold the lock
+            shutil.rmtree(index_dir / "segments" / name, ignore_errors=True)
         clean_up(index_dir, new)
         forget_segments(index_dir, [s.name for s in new.segments])
         locked_seconds = time.perf_counter() - locked
