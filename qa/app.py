@@ -31,13 +31,25 @@ def add_server_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=int(env("QA_CONCURRENCY", "4")),
                    help="questions answered at once")
     p.add_argument("--share", action="store_true", help="create a public Gradio link (off by default)")
+    p.add_argument("--backend", default=env("QA_BACKEND"), metavar="URL",
+                   help="send questions to a `qa serve` service at URL (default: answer in this process)")
     return p
+
+
+def make_assistant(config: Config, backend: str | None) -> Assistant:
+    """In-process answering, or a client of the replicated service (docs/scaling.md)."""
+    if not backend:
+        return Assistant(config)
+    from .backend import RemoteAssistant
+
+    return RemoteAssistant(backend, config)
 
 
 def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
     import gradio as gr
 
     from .articles import LoadResult
+    from .backend import BackendError
     from .chat import Turn, add_pasted, add_uploads, article_rows, ask, escape, report_text
 
     def respond(message: str, chat: list, turns: list):
@@ -53,7 +65,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
     def api_answer(question: str, k: int = assistant.config.k) -> dict:
         try:
             return assistant.answer(question, k=int(k)).to_dict()
-        except (QuestionError, IndexProblem) as err:
+        except (QuestionError, IndexProblem, BackendError) as err:
             raise gr.Error(str(err)) from err
 
     def refresh():
@@ -136,7 +148,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
 def serve(assistant: Assistant, args) -> int:
     """Build the index on first start (an empty one for an empty folder), load the models, serve."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    print(f"Loading models and the index at {assistant.config.index_dir} …", flush=True)
+    print(f"Opening the index at {assistant.config.index_dir} …", flush=True)
     try:
         report = assistant.ensure_index(progress=True)
         assistant.snapshot()
@@ -149,7 +161,10 @@ def serve(assistant: Assistant, args) -> int:
             print(line, flush=True)
         for line in report.errors:
             print(f"warning: {line}", file=sys.stderr)
-    assistant.warm_up()  # load the models before the first person asks
+    try:
+        assistant.warm_up()  # load the models (or reach the --backend service) before the first person asks
+    except BackendError as err:
+        print(f"warning: {err}; questions fail until it answers", file=sys.stderr)
     user, password = os.environ.get("QA_USERNAME"), os.environ.get("QA_PASSWORD")
     demo = build_ui(assistant, Path(assistant.config.articles_dir), args.concurrency)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
@@ -171,4 +186,5 @@ def main(argv=None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = parse_args(argv)
-    sys.exit(serve(Assistant(Config().with_(index_dir=args.index, articles_dir=args.articles)), args))
+    config = Config().with_(index_dir=args.index, articles_dir=args.articles)
+    sys.exit(serve(make_assistant(config, args.backend), args))

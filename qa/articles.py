@@ -238,11 +238,24 @@ def iter_files(paths: Iterable[Path], result: LoadResult) -> Iterable[Path]:
 def load_paths(paths: Iterable[Path | str], articles_dir: Path | None, max_bytes: int) -> LoadResult:
     """Load files and folders (ids per `file_id`); duplicate ids in one batch keep the first and report the rest."""
     result = LoadResult()
+    for file, ident in article_files(paths, articles_dir, result):
+        result.extend(load_file(file, ident, max_bytes))
+    return first_per_id(result)
+
+
+def article_files(paths: Iterable[Path | str], articles_dir: Path | None, result: LoadResult) -> list[tuple[Path, str]]:
+    """Each article file once (the same file named twice, "col" and "col/a.txt", loads once), with its id."""
     seen_files: set[Path] = set()
+    out: list[tuple[Path, str]] = []
     for file in iter_files(paths, result):
-        if file.resolve() not in seen_files:  # the same file named twice ("col" and "col/a.txt") loads once
+        if file.resolve() not in seen_files:
             seen_files.add(file.resolve())
-            result.extend(load_file(file, file_id(file, articles_dir), max_bytes))
+            out.append((file, file_id(file, articles_dir)))
+    return out
+
+
+def first_per_id(result: LoadResult) -> LoadResult:
+    """Keep the first article of each id, with one error per dropped duplicate."""
     result.articles, dropped = one_per_id(result.articles, keep_last=False)
     result.errors += [f"duplicate article id {d.id!r} in this batch ({d.source}); kept the first ({k.source})"
                       for d, k in dropped]

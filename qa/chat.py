@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .articles import SNIPPET_CHARS, SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, shorten
+from .backend import BackendError
 from .indexing import IndexReport
 from .pipeline import Assistant, IndexEmpty, QuestionError
 from .schema import Answer
@@ -219,7 +220,7 @@ def ask(assistant: Assistant, question: str, history: list[Turn], k: int | None 
         ans, resolved = answer_in_context(assistant, question, history, k)
     except IndexEmpty:
         return NO_ARTICLES, None
-    except (QuestionError, IndexProblem) as err:
+    except (QuestionError, IndexProblem, BackendError) as err:
         return f"⚠️ {escape(str(err))}", None
     article = ""
     if ans.found and not ans.source.startswith(("http://", "https://")):

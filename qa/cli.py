@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .articles import SNIPPET_CHARS, ArticleError, shorten
 from .config import Config, RetrievalMode
+from .distributed import ClusterError
 from .evaluation import QAFileError
 from .pipeline import Assistant, QuestionError
 from .store import IndexProblem
@@ -26,11 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         setattr(args, name, getattr(args, name, value))  # global options may stand before or after the command
     if not args.verbose:
         quiet_model_loading()
-    config = Config().with_(index_dir=args.index, articles_dir=args.articles, retrieval=getattr(args, "mode", None))
+    config = Config().with_(index_dir=args.index, articles_dir=args.articles, retrieval=getattr(args, "mode", None),
+                            ray_actors=getattr(args, "actors", None))
     assistant = Assistant(config)
     try:
         return args.func(assistant, args)
-    except (QuestionError, QAFileError, ArticleError, IndexProblem, OSError) as err:
+    except (QuestionError, QAFileError, ArticleError, IndexProblem, ClusterError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -73,10 +75,12 @@ def parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=func)
         return cmd
 
-    command("build", cmd_build, "rebuild the index from article files and folders (default: the articles folder)"
-            ).add_argument("paths", nargs="*", type=Path)
-    command("add", cmd_add, "add or update articles without re-embedding the rest").add_argument(
-        "paths", nargs="+", type=Path)
+    b = command("build", cmd_build, "rebuild the index from article files and folders (default: the articles folder)")
+    b.add_argument("paths", nargs="*", type=Path)
+    a = command("add", cmd_add, "add or update articles without re-embedding the rest")
+    a.add_argument("paths", nargs="+", type=Path)
+    for cmd in (b, a):
+        ray_options(cmd)
     command("remove", cmd_remove, "remove articles by id (as `qa list` shows them)").add_argument("ids", nargs="+")
     command("compact", cmd_compact, "merge segments and drop deleted data (also migrates an older index)")
     command("list", cmd_list, "list indexed articles")
@@ -99,7 +103,43 @@ def parser() -> argparse.ArgumentParser:
     from .app import add_server_options
 
     add_server_options(command("chat", cmd_chat, "serve the browser chat (builds the index on first start)"))
+    defaults = Config()
+    v = command("serve", cmd_serve, "serve answers as a replicated HTTP API on Ray (POST /answer, GET /health)")
+    v.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="the Ray cluster (host:port; default $RAY_ADDRESS, else a new Ray instance here)")
+    v.add_argument("--replicas", type=int, default=defaults.serve_replicas, help="answering replicas")
+    v.add_argument("--max-replicas", type=int, default=defaults.serve_max_replicas,
+                   help="autoscale from --replicas up to this many on load (default: a fixed count)")
+    v.add_argument("--host", default=defaults.serve_host, help=f"bind address (default {defaults.serve_host})")
+    v.add_argument("--port", type=int, default=defaults.serve_port, help=f"(default {defaults.serve_port})")
     return p
+
+
+def ray_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="read and embed on a Ray cluster (ADDRESS as host:port; without it $RAY_ADDRESS, else a "
+                          "new Ray instance on this machine); this process still writes the index")
+    cmd.add_argument("--actors", type=int, default=None,
+                     help="embedder actors on the cluster (default: one per GPU, else one per CPU)")
+
+
+def read_articles(assistant: Assistant, args, paths: list[Path]):
+    """The articles at `paths`, and the encoder that embeds them: on the Ray cluster with --ray, else here."""
+    if args.ray is None:
+        return assistant.load(paths), None
+    from . import distributed
+
+    if args.ray and Path(args.ray).exists():
+        raise ClusterError(f"--ray takes a cluster address (host:port), not the path {args.ray!r}; "
+                           f"put paths before --ray")
+    distributed.connect(args.ray or None)
+    return distributed.load_paths(paths, assistant.config), distributed.RayEncoder(assistant.config)
+
+
+def _report_cluster(report) -> None:
+    if report.embedded_on:
+        print(f"embedded on {len(report.embedded_on)} node(s): " + ", ".join(
+            f"{node[:8]} {n} chunks" for node, n in sorted(report.embedded_on.items())), file=sys.stderr)
 
 
 def _report_load_problems(loaded) -> None:
@@ -116,21 +156,23 @@ def cmd_build(assistant: Assistant, args) -> int:
         for note in prepare_articles_dir(Path(assistant.config.articles_dir)):
             print(note, file=sys.stderr)
     paths = args.paths or [assistant.config.articles_dir]
-    loaded = assistant.load(paths)
+    loaded, encoder = read_articles(assistant, args, paths)
     _report_load_problems(loaded)
     if not loaded.articles:
         print(f"error: no articles found in {', '.join(map(str, paths))}; the index was not changed", file=sys.stderr)
         return 2
     print(f"building {assistant.config.index_dir} from {len(loaded.articles)} articles…", file=sys.stderr)
-    report = assistant.rebuild(loaded.articles, progress=sys.stderr.isatty())
+    report = assistant.rebuild(loaded.articles, progress=sys.stderr.isatty() or encoder is not None, encoder=encoder)
+    _report_cluster(report)
     print(f"built: {report.articles} articles, {report.chunks} chunks in {report.seconds:.1f} s")
     return 1 if loaded.errors else 0
 
 
 def cmd_add(assistant: Assistant, args) -> int:
-    loaded = assistant.load(args.paths)
+    loaded, encoder = read_articles(assistant, args, args.paths)
     _report_load_problems(loaded)
-    report = assistant.add(loaded.articles, progress=sys.stderr.isatty())
+    report = assistant.add(loaded.articles, progress=sys.stderr.isatty() or encoder is not None, encoder=encoder)
+    _report_cluster(report)
     for line in report.warnings:
         print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
@@ -226,9 +268,19 @@ def cmd_eval(assistant: Assistant, args) -> int:
 
 
 def cmd_chat(assistant: Assistant, args) -> int:
-    from .app import serve
+    from .app import make_assistant, serve
 
-    return serve(assistant, args)
+    return serve(make_assistant(assistant.config, args.backend), args)
+
+
+def cmd_serve(assistant: Assistant, args) -> int:
+    from . import serving
+
+    if args.replicas < 1:
+        raise QuestionError(f"--replicas must be at least 1, got {args.replicas}")
+    config = assistant.config.with_(serve_replicas=args.replicas, serve_max_replicas=args.max_replicas,
+                                    serve_host=args.host, serve_port=args.port)
+    return serving.run(config, args.ray)
 
 
 if __name__ == "__main__":

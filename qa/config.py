@@ -108,6 +108,17 @@ class Config:
     confidence_b: float = -2.3779
     # Follow-ups: the previous turn is kept as context only when it raises the reader's margin this much.
     follow_up_gain: float = 1.5  # logits; chosen on the labelled set in tests/data/followups/
+    # Ray (docs/scaling.md): the build's embedder actors and the answering service's replicas.
+    ray_cpus_per_actor: int = 1  # CPUs (torch threads) per embedder actor on a node without a GPU
+    ray_actors: int = 0  # embedder actors; 0: one per free GPU of the cluster, else per ray_cpus_per_actor free CPUs
+    ray_files_per_task: int = 32  # article files read and parsed per Ray task
+    ray_stall_seconds: float = 600.0  # a build with no progress for this long stops (index unchanged)
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    serve_replicas: int = 1
+    serve_max_replicas: int = 0  # above serve_replicas: autoscale between the two on load; 0: a fixed count
+    serve_cpus_per_replica: float = 1.0
+    serve_max_ongoing: int = 4  # questions one replica answers at once (its threads)
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 10 * 1024 * 1024

@@ -5,7 +5,9 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Protocol
+
+import numpy as np
 
 from .articles import file_id, load_paths, one_per_id
 from .chunking import Chunker
@@ -29,6 +31,7 @@ class IndexReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
+    embedded_on: dict[str, int] = field(default_factory=dict)  # node -> chunks, for a build on a cluster
     articles: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -41,14 +44,46 @@ class IndexReport:
                 f"embedded {self.chunks_embedded} chunks in {self.seconds:.1f} s")
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """Chunks of each article (in the order given) and the vectors of all of them, in that order."""
+
+    chunks: list[list[Chunk]]
+    vectors: np.ndarray
+    nodes: dict[str, int] = field(default_factory=dict)  # where they were embedded (node -> chunks)
+
+
+class Encoder(Protocol):
+    """Turns articles into chunks and vectors: in this process, or on a cluster (`qa.distributed`)."""
+
+    def run(self, articles: list[Article], chunker: Chunker, progress: bool) -> Encoded: ...
+
+
+class LocalEncoder:
+    """Chunks and embeds in this process."""
+
+    def __init__(self, embedder: Embedder):
+        self.embedder = embedder
+
+    def run(self, articles: list[Article], chunker: Chunker, progress: bool) -> Encoded:
+        chunks = [chunker.run(a) for a in articles]
+        vectors = self.embedder.encode([c.text for cs in chunks for c in cs], progress=progress)
+        return Encoded(chunks, vectors)
+
+
+def make_chunker(embedder: Embedder, chunk_tokens: int, overlap_sentences: int) -> Chunker:
+    """Windows that fit the embedder (so no chunk is silently truncated)."""
+    return Chunker(embedder.count_tokens, min(chunk_tokens, embedder.max_tokens), overlap_sentences)
+
+
 class Indexer:
     """Writes an index folder; only ever through a new generation, so readers never see half a write."""
 
-    def __init__(self, config: Config, embedder: Embedder | None = None):
+    def __init__(self, config: Config, embedder: Embedder | None = None, encoder: Encoder | None = None):
         self.config = config
         self.embedder = embedder or Embedder(config.embedding_model, config.embed_batch_size)
-        max_tokens = min(config.chunk_tokens, self.embedder.max_tokens)
-        self.chunker = Chunker(self.embedder.count_tokens, max_tokens, config.overlap_sentences)
+        self.chunker = make_chunker(self.embedder, config.chunk_tokens, config.overlap_sentences)
+        self.encoder = encoder or LocalEncoder(self.embedder)
 
     @property
     def index_dir(self) -> Path:
@@ -130,7 +165,7 @@ class Indexer:
             hashes.pop(article_id)
             if not rebuild:
                 report.removed.append(article_id)
-        todo: list[tuple[Article, list[Chunk]]] = []
+        todo: list[Article] = []
         for article in add:
             if hashes.get(article.id) == article.content_hash:
                 report.unchanged.append(article.id)
@@ -141,20 +176,21 @@ class Indexer:
             else:
                 report.added.append(article.id)
             hashes[article.id] = article.content_hash
-            todo.append((article, self.chunker.run(article)))
+            todo.append(article)
         if not (report.added or report.updated or report.removed or rebuild or txn.renamed):
             txn.abort()
             report.articles, report.chunks = txn.base.articles, txn.base.chunks
             report.seconds = time.perf_counter() - started
             return report
-        texts = [c.text for _, chunks in todo for c in chunks]
         t0 = time.perf_counter()
-        embeddings = self.embedder.encode(texts, progress=progress)
+        encoded = (self.encoder.run(todo, self.chunker, progress) if todo
+                   else Encoded([], np.zeros((0, self.embedder.dimension), np.float32)))
         report.embed_seconds = time.perf_counter() - t0
-        for article, chunks in todo:
+        for article, chunks in zip(todo, encoded.chunks):
             txn.put_article(article, chunks)
-        report.chunks_embedded = len(texts)
-        manifest = txn.commit(embeddings, self.config.seal_size, self.config.ivf_sq8)
+        report.chunks_embedded = len(encoded.vectors)
+        report.embedded_on = dict(encoded.nodes)
+        manifest = txn.commit(encoded.vectors, self.config.seal_size, self.config.ivf_sq8)
         report.articles, report.chunks = manifest.articles, manifest.chunks
         report.seconds = time.perf_counter() - started
         return report
@@ -178,7 +214,8 @@ def migrated_ids(articles: list[ArticleInfo], articles_dir: Path) -> dict[str, t
     return renames
 
 
-def ensure_index(config: Config, embedder: Embedder | None = None, progress: bool = False) -> IndexReport | None:
+def ensure_index(config: Config, embedder: Callable[[], Embedder] | None = None,
+                 progress: bool = False) -> IndexReport | None:
     """Build the index from the articles folder when there is none yet (first start).
 
     A missing articles folder is created (the user data folder's own one with the seed article in
@@ -188,14 +225,15 @@ def ensure_index(config: Config, embedder: Embedder | None = None, progress: boo
         Snapshot.open(config.index_dir).close()
         return None
     except IndexNeedsMigration:
-        Indexer(config, embedder).compact(full=False)  # migrates, then merges what is small
+        Indexer(config, embedder() if embedder else None).compact(full=False)  # migrates, then merges what is small
         return None
     except IndexMissing:
         articles_dir = Path(config.articles_dir)
         notes = prepare_articles_dir(articles_dir)
         has_files = any(p.is_file() for p in articles_dir.rglob("*"))
         loaded = load_paths([articles_dir], articles_dir, config.max_file_bytes) if has_files else None
-        report = Indexer(config, embedder).build(loaded.articles if loaded else [], progress=progress)
+        report = Indexer(config, embedder() if embedder else None).build(loaded.articles if loaded else [],
+                                                                          progress=progress)
         report.warnings = notes + report.warnings
         report.errors = (loaded.errors if loaded else []) + report.errors
         return report

@@ -11,7 +11,7 @@ from typing import Iterable
 from .articles import LoadResult, load_paths
 from .config import Config
 from .embedding import Embedder, model_id
-from .indexing import IndexReport, Indexer, ensure_index
+from .indexing import Encoder, IndexReport, Indexer, ensure_index
 from .reader import Decoding, Reader
 from .retrieval import Retriever
 from .schema import Alternative, Answer, Article, Chunk, Passage, PassageRef, Span
@@ -164,24 +164,26 @@ class Assistant:
                       passages=shown, query=query)
 
     # Articles.
-    def indexer(self) -> Indexer:
-        return Indexer(self.config, self.embedder)
+    def indexer(self, encoder: Encoder | None = None) -> Indexer:
+        """Writes this assistant's index; `encoder` embeds elsewhere (a Ray cluster), default in-process."""
+        return Indexer(self.config, self.embedder, encoder)
 
     def load(self, paths: Iterable[Path | str]) -> LoadResult:
         """Read article files and folders; file ids are relative to the articles folder (see `file_id`)."""
         return load_paths(paths, self.config.articles_dir, self.config.max_file_bytes)
 
-    def add(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
-        return self.indexer().update(add=articles, progress=progress)
+    def add(self, articles: Iterable[Article], progress: bool = False, encoder: Encoder | None = None) -> IndexReport:
+        return self.indexer(encoder).update(add=articles, progress=progress)
 
     def remove(self, ids: Iterable[str]) -> IndexReport:
         return self.indexer().update(remove=ids)
 
-    def rebuild(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
-        return self.indexer().build(articles, progress=progress)
+    def rebuild(self, articles: Iterable[Article], progress: bool = False,
+                encoder: Encoder | None = None) -> IndexReport:
+        return self.indexer(encoder).build(articles, progress=progress)
 
     def ensure_index(self, progress: bool = False) -> IndexReport | None:
-        return ensure_index(self.config, self.embedder, progress)
+        return ensure_index(self.config, lambda: self.embedder, progress)  # loaded only if it must build
 
     def articles(self) -> list[ArticleInfo]:
         return self.snapshot().articles()

@@ -38,7 +38,7 @@ def seed_text() -> str:
     return (SEEDS / SEED_ID).read_text(encoding="utf-8")
 
 
-MODEL_FIXTURES = {"seed_index", "assistant", "fresh", "news", "server", "embedder", "chunker"}
+MODEL_FIXTURES = {"seed_index", "assistant", "fresh", "news", "server", "embedder", "chunker", "ray_cluster"}
 
 
 def pytest_collection_modifyitems(items):
@@ -46,3 +46,13 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """A real 2-node Ray cluster on 127.0.0.1 for the whole session, stopped by the process ids it started."""
+    from helpers import RayCluster
+
+    cluster = RayCluster(tmp_path_factory.mktemp("ray"), workers=1, cpus=2)
+    yield cluster
+    cluster.stop()

@@ -1,0 +1,58 @@
+"""The chat with `--backend URL`: questions go to a `qa serve` service, so many chat users share one
+pool of replicas; the Articles tab still writes the index folder, which the service must also read."""
+from __future__ import annotations
+
+from .config import Config
+from .pipeline import Assistant, IndexEmpty, QuestionError
+from .schema import Answer
+from .store import IndexProblem
+
+TIMEOUT_SECONDS = 60.0  # a question waits this long for a busy service before the chat says so
+
+
+class BackendError(RuntimeError):
+    """The answering service cannot be reached or failed; the message says which and where."""
+
+
+class RemoteAssistant(Assistant):
+    """An `Assistant` that answers through the HTTP API of `qa serve`; everything else stays local."""
+
+    def __init__(self, url: str, config: Config | None = None, **overrides):
+        import httpx
+
+        super().__init__(config, **overrides)
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(base_url=self.url, timeout=TIMEOUT_SECONDS)
+
+    def answer(self, question: str, *, k: int | None = None, query: str | None = None) -> Answer:
+        body = self._call("POST", "/answer", {"question": question, "k": k, "query": query})
+        return Answer.from_dict(body)
+
+    def warm_up(self) -> None:
+        """Check that the service answers (the models live there, not in this process)."""
+        self._call("GET", "/health", None)
+
+    def _call(self, method: str, path: str, payload: dict | None) -> dict:
+        import httpx
+
+        try:
+            response = self.client.request(method, path, json=payload)
+        except httpx.HTTPError as err:
+            raise BackendError(f"the answering service at {self.url} cannot be reached "
+                               f"({type(err).__name__}: {err})") from err
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code == 200:
+            return body
+        message = body.get("error") if isinstance(body, dict) else None
+        kind = body.get("kind") if isinstance(body, dict) else None
+        if message and kind == "question":
+            raise QuestionError(message)
+        if message and kind == "empty":
+            raise IndexEmpty(message)
+        if message and kind == "index":
+            raise IndexProblem(message)
+        raise BackendError(f"the answering service at {self.url} answered HTTP {response.status_code}"
+                           + (f": {message}" if message else ""))
