@@ -101,11 +101,12 @@ def main() -> None:
     if not any(r["answers"] for r in raw) or all(r["answers"] for r in raw):
         print(report.markdown(misses=0))
         return
-    configured = apply_threshold(raw, base.null_margin_threshold)
+    own = Assistant(base).calibration.null_margin_threshold  # the reader's calibration.json
+    configured = apply_threshold(raw, own)
     fitted = apply_threshold(raw, threshold)
     results = {"config": {"k": config.k, "mode": str(config.retrieval.value), "chunk_tokens": config.chunk_tokens,
                           "questions_every": args.every, "overrides": args.set},
-               "configured_threshold": base.null_margin_threshold, "at_configured_threshold": summarize(configured, config.k),
+               "configured_threshold": own, "at_configured_threshold": summarize(configured, config.k),
                "fitted_threshold": round(threshold, 3), "at_fitted_threshold": summarize(fitted, config.k),
                "no_threshold": summarize(raw, config.k), "confidence_fit": {"a": round(a, 4), "b": round(b, 4)}}
     (RESULTS / f"{args.name}-rows.json").write_text(json.dumps(raw))
@@ -115,7 +116,7 @@ def main() -> None:
     for key in results["at_configured_threshold"]:
         lines.append(f"| {key} | {results['at_configured_threshold'][key]} | {results['at_fitted_threshold'].get(key)} "
                      f"| {results['no_threshold'].get(key)} |")
-    lines += ["", f"configured threshold {base.null_margin_threshold}, fitted {threshold:.3f}; "
+    lines += ["", f"configured threshold {own} (the reader's calibration.json), fitted {threshold:.3f}; "
               f"confidence = sigmoid({a:.4f} * margin + {b:.4f})"]
     write_results(args.name, results, "\n".join(lines))
 

@@ -27,6 +27,45 @@ QUESTIONS = ["Who urged members of the alliance to ramp up ammunition production
              "What is the capital of France?"]
 
 
+def hammer(connect, clients: int, seconds: float, every_10s=lambda: None) -> tuple[list[float], list[str]]:
+    """`clients` threads, each with its own connection (`connect()` returns ask(question) -> Answer dict),
+    asking QUESTIONS in turn for `seconds`; returns latencies in ms and one line per failure."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    deadline = time.time() + seconds
+
+    def client(n: int) -> None:
+        ask = connect()
+        i = n
+        while time.time() < deadline:
+            t0 = time.perf_counter()
+            try:
+                out = ask(QUESTIONS[i % len(QUESTIONS)])
+                assert isinstance(out, dict) and "found" in out
+                latencies.append((time.perf_counter() - t0) * 1000)
+            except Exception as err:  # noqa: BLE001 - every failure is counted
+                errors.append(repr(err)[:200])
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        time.sleep(10)
+        every_10s()
+    for t in threads:
+        t.join()
+    return latencies, errors
+
+
+def gradio_asker(url: str):
+    """ask(question) through the chat app's /answer API (a client of its own)."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    return lambda question: client.predict(question, api_name="/answer")
+
+
 def main() -> None:
     import psutil
     from gradio_client import Client
@@ -42,32 +81,9 @@ def main() -> None:
         proc = psutil.Process(server.pid)
         Client(url, verbose=False).predict(QUESTIONS[0], api_name="/answer")  # warm
         rss_before = proc.memory_info().rss / 2**20
-        latencies: list[float] = []
-        errors: list[str] = []
-        deadline = time.time() + args.seconds
-
-        def client(n: int) -> None:
-            c = Client(url, verbose=False)
-            i = n
-            while time.time() < deadline:
-                t0 = time.perf_counter()
-                try:
-                    out = c.predict(QUESTIONS[i % len(QUESTIONS)], api_name="/answer")
-                    assert isinstance(out, dict) and "found" in out
-                    latencies.append((time.perf_counter() - t0) * 1000)
-                except Exception as err:  # noqa: BLE001 - every failure is counted
-                    errors.append(repr(err)[:200])
-                i += 1
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
-        for t in threads:
-            t.start()
-        rss_series = []  # sampled every 10 s: warm-up growth levels off, a leak keeps climbing
-        while any(t.is_alive() for t in threads):
-            time.sleep(10)
-            rss_series.append(round(proc.memory_info().rss / 2**20, 1))
-        for t in threads:
-            t.join()
+        rss_series: list[float] = []  # sampled every 10 s: warm-up growth levels off, a leak keeps climbing
+        latencies, errors = hammer(lambda: gradio_asker(url), args.clients, args.seconds,
+                                   lambda: rss_series.append(round(proc.memory_info().rss / 2**20, 1)))
         rss_after = proc.memory_info().rss / 2**20
     finally:
         stop(server)

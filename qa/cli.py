@@ -1,4 +1,4 @@
-"""`qa` command line: build, add, remove, list, stats, search, ask, eval, chat."""
+"""`qa` command line: build, add, remove, list, stats, search, ask, eval, chat, serve."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +14,7 @@ from .config import Config, RetrievalMode
 from .distributed import ClusterError
 from .evaluation import QAFileError
 from .pipeline import Assistant, QuestionError
+from .training import TrainingDataError
 from .store import IndexProblem
 
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     assistant = Assistant(config)
     try:
         return args.func(assistant, args)
-    except (QuestionError, QAFileError, ArticleError, IndexProblem, ClusterError, OSError) as err:
+    except (QuestionError, QAFileError, ArticleError, IndexProblem, ClusterError, TrainingDataError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -100,10 +101,27 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--mode", choices=[m.value for m in RetrievalMode])
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     e.add_argument("--out", type=Path, default=None, help="write the JSON report here (and a .md beside it)")
+    e.add_argument("--reader", type=Path, action="append", default=None, metavar="DIR",
+                   help="a reader folder to evaluate instead of the configured one; give it twice or more to "
+                        "compare readers on the same questions and index")
+    defaults = Config()
+    t = command("train-reader", cmd_train_reader, "fine-tune the reader on SQuAD v1.1 JSON or your own "
+                                                   "question/answer pairs (JSONL)")
+    t.add_argument("train", type=Path, help="SQuAD v1.1 JSON, or JSONL of {question, answer, context} or "
+                                            "{question, answer, article_id} (found in the index)")
+    t.add_argument("--dev", type=Path, default=None, help="held-out pairs: EM/F1 in metrics.json and the calibration")
+    t.add_argument("--base", default=None, help="a reader folder (default: the bundled reader) or an encoder, such as "
+                                                "all-MiniLM-L6-v2's, for a new QA head")
+    t.add_argument("--out", type=Path, default=Path("trained-reader"), help="output folder (default ./trained-reader)")
+    t.add_argument("--epochs", type=int, default=None, help=f"(default {defaults.train_epochs})")
+    t.add_argument("--batch-size", type=int, default=None, help=f"(default {defaults.train_batch_size})")
+    t.add_argument("--lr", type=float, default=None, help=f"(default {defaults.train_lr})")
+    t.add_argument("--seed", type=int, default=None, help=f"(default {defaults.train_seed})")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     from .app import add_server_options
 
     add_server_options(command("chat", cmd_chat, "serve the browser chat (builds the index on first start)"))
-    defaults = Config()
     v = command("serve", cmd_serve, "serve answers as a replicated HTTP API on Ray (POST /answer, GET /health)")
     v.add_argument("--ray", default=None, metavar="ADDRESS",
                    help="the Ray cluster (host:port; default $RAY_ADDRESS, else a new Ray instance here)")
@@ -139,7 +157,8 @@ def read_articles(assistant: Assistant, args, paths: list[Path]):
 def _report_cluster(report) -> None:
     if report.embedded_on:
         print(f"embedded on {len(report.embedded_on)} node(s): " + ", ".join(
-            f"{node[:8]} {n} chunks" for node, n in sorted(report.embedded_on.items())), file=sys.stderr)
+            f"{node[:8]} {w.chunks} chunks ({w.rate:.0f}/s per actor)" for node, w in sorted(report.embedded_on.items())),
+              file=sys.stderr)
 
 
 def _report_load_problems(loaded) -> None:
@@ -260,10 +279,59 @@ def cmd_eval(assistant: Assistant, args) -> int:
     from .evaluation import evaluate, load_qa_file, write_report
 
     items = load_qa_file(args.qa_file)[: args.limit]
-    report = evaluate(assistant, items, k=args.k, progress=True)
-    print(report.markdown())
-    if args.out:
-        write_report(report, args.out)
+    readers = args.reader or [None]
+    table = ["| reader | " + " | ".join(COMPARED) + " |", "|---|" + "---|" * len(COMPARED)]
+    for n, reader in enumerate(readers):
+        chosen = assistant if reader is None else Assistant(assistant.config.with_(reader_model=str(reader)))
+        report = evaluate(chosen, items, k=args.k, progress=True)
+        if len(readers) > 1:
+            print(f"\n## reader {reader}\n")
+            table.append(f"| {reader} | " + " | ".join(str(report.summary.get(key, "")) for key in COMPARED) + " |")
+        print(report.markdown())
+        if args.out:
+            out = args.out if len(readers) == 1 else args.out.with_name(f"{args.out.stem}-{n + 1}{args.out.suffix}")
+            write_report(report, out)
+    if len(readers) > 1:
+        print("\n## Readers compared on the same questions and index\n\n" + "\n".join(table))
+    return 0
+
+
+COMPARED = ("em", "f1", "refused_answerable_pct", "refused_unanswerable_pct", "latency_p50_ms")
+
+
+def cmd_train_reader(assistant: Assistant, args) -> int:
+    from . import training
+
+    base = args.base or assistant.config.reader_model
+    recipe = training.Recipe.from_config(assistant.config, epochs=args.epochs, batch_size=args.batch_size,
+                                         lr=args.lr, seed=args.seed)
+    finder = training.AnswerFinder(lambda q: assistant.search(q, 10), lambda i: assistant.snapshot().article(i))
+    loaded = {}
+    for role, path in (("train", args.train), ("dev", args.dev)):
+        if path is None:
+            continue
+        data = training.load_examples(path, finder)
+        for line in data.problems:
+            print(f"warning: {line}", file=sys.stderr)
+        if data.problems:
+            print(f"{len(data.problems)} {role} pair(s) could not be used (listed above)", file=sys.stderr)
+        loaded[role] = data.examples
+    if not loaded["train"]:
+        print(f"error: no usable training pairs in {args.train}", file=sys.stderr)
+        return 2
+    command = "qa train-reader " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["train-reader"] else sys.argv[1:])
+    sums = {str(p): training.sha256(p) for p in (args.train, args.dev) if p is not None}
+    print(f"training {base} on {len(loaded['train'])} examples -> {args.out}", file=sys.stderr)
+    report = training.train(base, loaded["train"], loaded.get("dev"), args.out, recipe, args.device, args.resume,
+                            progress=True, describe=lambda metrics: training.model_card(
+                                args.out, base, recipe, command, sums, metrics))
+    print(f"trained: {report.steps} steps ({report.epochs} epoch(s) here, from epoch {report.first_epoch}) in "
+          f"{report.seconds:.0f} s; mean loss per epoch {', '.join(f'{x:.3f}' for x in report.losses)}")
+    if report.metrics:
+        m = report.metrics
+        print(f"dev: EM {m['em']}, F1 {m['f1']} on {m['dev_questions']} questions with their gold passage; "
+              f"refuses {m['abstain_on_other_passage']}% of other passages, {m['false_abstain_on_gold']}% of gold ones")
+    print(f"use it: qa ask \"…\" with reader_model={args.out} (Config), or qa eval QA_FILE --reader {args.out}")
     return 0
 
 

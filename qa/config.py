@@ -101,11 +101,11 @@ class Config:
     rank_weight: float = 1.0
     # A shorter span nested in the best one wins when its score is this close (SQuAD answers are minimal).
     nested_margin: float = 0.5
-    # No-answer decision on margin = best span score - null score of its passage (fitted by benchmarks/bench_answer.py).
-    null_margin_threshold: float = 3.49
-    # Confidence = sigmoid(a * margin + b), fitted on the tuning split.
-    confidence_a: float = 0.2061
-    confidence_b: float = -2.3779
+    # No-answer threshold on margin = best span score - null score, and confidence = sigmoid(a * margin + b):
+    # fitted to each reader and kept beside it (calibration.json, qa/calibration.py). None: the reader's own.
+    null_margin_threshold: float | None = None
+    confidence_a: float | None = None
+    confidence_b: float | None = None
     # Follow-ups: the previous turn is kept as context only when it raises the reader's margin this much.
     follow_up_gain: float = 1.5  # logits; chosen on the labelled set in tests/data/followups/
     # Ray (docs/scaling.md): the build's embedder actors and the answering service's replicas.
@@ -119,6 +119,15 @@ class Config:
     serve_max_replicas: int = 0  # above serve_replicas: autoscale between the two on load; 0: a fixed count
     serve_cpus_per_replica: float = 1.0
     serve_max_ongoing: int = 4  # questions one replica answers at once (its threads)
+    # Reader training (`qa train-reader`): the recipe of the bundled reader (its MODEL.md).
+    train_epochs: int = 3
+    train_batch_size: int = 64
+    train_lr: float = 1e-4
+    train_weight_decay: float = 0.01
+    train_warmup: float = 0.06  # share of the steps with a linear warm-up, then linear decay
+    train_clip: float = 1.0
+    train_seed: int = 13
+    train_negative_rate: float = 0.5  # share of questions also paired with another passage of their article -> [CLS]
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 10 * 1024 * 1024

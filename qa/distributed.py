@@ -13,6 +13,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -23,7 +24,7 @@ from .articles import LoadResult, article_files, first_per_id, load_file
 from .chunking import Chunker
 from .config import BUNDLED_READER, Config
 from .embedding import Embedder, model_id
-from .indexing import Encoded
+from .indexing import Encoded, NodeWork
 from .schema import Article, Chunk
 
 # Workers load models from disk only, and quietly (their output reaches the driver's terminal).
@@ -70,7 +71,8 @@ def localize(config: Config) -> Config:
     """`config` with the bundled models at this node's own install paths (they differ between machines)."""
     defaults = Config()
     changes: dict[str, Any] = {}
-    if not Path(config.embedding_model).exists() and model_id(config.embedding_model) == model_id(defaults.embedding_model):
+    tail = lambda path: Path(path).parts[-2:]  # noqa: E731 - a bundled model's folder names are its identity
+    if not Path(config.embedding_model).exists() and tail(config.embedding_model) == tail(defaults.embedding_model):
         changes["embedding_model"] = defaults.embedding_model
     if not Path(config.reader_model).exists() and Path(config.reader_model).name == BUNDLED_READER.name:
         changes["reader_model"] = str(BUNDLED_READER)
@@ -121,6 +123,7 @@ class EmbedActor:
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
         chunks = [self.chunker.run(article) for article in batch["article"]]
         vectors = self.embedder.encode([c.text for cs in chunks for c in cs])
         bounds = np.cumsum([0] + [len(cs) for cs in chunks])
@@ -128,7 +131,8 @@ class EmbedActor:
                 "spans": objects([np.array([(c.position, c.start, c.end) for c in cs], np.int64).reshape(-1, 3)
                                   for cs in chunks]),
                 "vectors": objects([vectors[a:b] for a, b in zip(bounds[:-1], bounds[1:])]),
-                "node": np.array([self.node] * len(chunks))}
+                "node": np.array([self.node] * len(chunks)),
+                "seconds": np.full(len(chunks), (time.perf_counter() - started) / max(1, len(chunks)))}
 
 
 class RayEncoder:
@@ -165,18 +169,22 @@ class RayEncoder:
         spans: dict[int, np.ndarray] = {}
         vectors: dict[int, np.ndarray] = {}
         nodes: Counter[str] = Counter()
+        busy: Counter[str] = Counter()
         with tqdm(total=len(articles), unit="article", disable=not progress,
                   desc=f"embedding on {self.actors} Ray actor{'s' * (self.actors > 1)} ({device})") as bar:
             for batch in guarded(ds.iter_batches(batch_format="numpy", batch_size=None), self.config.ray_stall_seconds):
-                for n, span, vector, node in zip(batch["n"], batch["spans"], batch["vectors"], batch["node"]):
+                for n, span, vector, node, seconds in zip(batch["n"], batch["spans"], batch["vectors"], batch["node"],
+                                                          batch["seconds"]):
                     spans[int(n)], vectors[int(n)] = np.asarray(span).reshape(-1, 3), np.asarray(vector, np.float32)
                     nodes[str(node)] += len(spans[int(n)])
+                    busy[str(node)] += float(seconds)
                 bar.update(len(batch["n"]))
         chunks = [[Chunk(a.id, int(pos), int(start), int(end), a.text[start:end]) for pos, start, end in spans[n]]
                   for n, a in enumerate(articles)]
         dimension = next(iter(vectors.values())).shape[-1]
         stacked = np.concatenate([vectors[n].reshape(-1, dimension) for n in range(len(articles))])
-        return Encoded(chunks, np.ascontiguousarray(stacked, np.float32), dict(nodes))
+        work = {node: NodeWork(count, round(busy[node], 3)) for node, count in nodes.items()}
+        return Encoded(chunks, np.ascontiguousarray(stacked, np.float32), work)
 
 
 def guarded(batches: Iterable[dict[str, np.ndarray]], stall_seconds: float) -> Iterator[dict[str, np.ndarray]]:

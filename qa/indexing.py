@@ -31,7 +31,7 @@ class IndexReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
-    embedded_on: dict[str, int] = field(default_factory=dict)  # node -> chunks, for a build on a cluster
+    embedded_on: dict[str, NodeWork] = field(default_factory=dict)  # node -> its work, for a build on a cluster
     articles: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -45,12 +45,24 @@ class IndexReport:
 
 
 @dataclass(frozen=True)
+class NodeWork:
+    """What one cluster node embedded: chunks, and the seconds its actors spent on them."""
+
+    chunks: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.chunks / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
 class Encoded:
     """Chunks of each article (in the order given) and the vectors of all of them, in that order."""
 
     chunks: list[list[Chunk]]
     vectors: np.ndarray
-    nodes: dict[str, int] = field(default_factory=dict)  # where they were embedded (node -> chunks)
+    nodes: dict[str, NodeWork] = field(default_factory=dict)  # where they were embedded
 
 
 class Encoder(Protocol):

