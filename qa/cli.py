@@ -14,6 +14,7 @@ from .config import Config, RetrievalMode
 from .distributed import ClusterError
 from .evaluation import QAFileError
 from .pipeline import Assistant, QuestionError
+from .onnx_export import OnnxFileError
 from .training import TrainingDataError
 from .store import IndexProblem
 
@@ -24,16 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     args = parser().parse_args(argv)
-    for name, value in (("index", None), ("articles", None), ("verbose", False)):
+    for name, value in (("index", None), ("articles", None), ("verbose", False), ("reader_backend", None)):
         setattr(args, name, getattr(args, name, value))  # global options may stand before or after the command
     if not args.verbose:
         quiet_model_loading()
     config = Config().with_(index_dir=args.index, articles_dir=args.articles, retrieval=getattr(args, "mode", None),
-                            ray_actors=getattr(args, "actors", None))
+                            ray_actors=getattr(args, "actors", None), reader_backend=args.reader_backend)
     assistant = Assistant(config)
     try:
         return args.func(assistant, args)
-    except (QuestionError, QAFileError, ArticleError, IndexProblem, ClusterError, TrainingDataError, OSError) as err:
+    except (QuestionError, QAFileError, ArticleError, IndexProblem, ClusterError, TrainingDataError, OnnxFileError,
+            OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -59,6 +61,8 @@ def global_options() -> argparse.ArgumentParser:
     g.add_argument("--articles", type=Path, default=argparse.SUPPRESS,
                    help=f"articles folder: what `qa build` reads by default, and what file ids are relative to "
                         f"(default: {defaults.articles_dir}; $QA_ARTICLES, $QA_HOME)")
+    g.add_argument("--reader-backend", choices=["torch", "onnx", "onnx-int8"], default=argparse.SUPPRESS,
+                   help=f"how the reader runs (default {defaults.reader_backend}; onnx-int8: ONNX Runtime, int8 weights)")
     g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="show model-loading progress bars")
     return g

@@ -92,7 +92,10 @@ class Config:
     ivf_sq8: bool = False  # 8-bit codes in IVF segments: a quarter of the memory, slightly lower recall
     max_small_segments: int = 8  # more exact segments than this are merged after a write
     compact_tombstone_ratio: float = 0.25  # a write compacts everything when this share of vectors is deleted
-    # Reader: window and decoding limits of the extractive model.
+    # Reader: how it runs ("torch", "onnx", "onnx-int8": ONNX Runtime, int8 weights; qa/onnx_export.py),
+    # its ONNX Runtime threads (0: one per core), and the window and decoding limits of the model.
+    reader_backend: str = "torch"
+    reader_threads: int = 0
     reader_max_length: int = 384
     reader_stride: int = 128
     max_answer_tokens: int = 30

@@ -159,9 +159,11 @@ class RayEncoder:
         import ray
         from tqdm import tqdm
 
-        self.actors, resources, device, threads = self.pool()
+        actors, resources, device, threads = self.pool()
+        blocks = math.ceil(len(articles) / ARTICLES_PER_BATCH)
+        self.actors = min(actors, blocks)  # an actor per block at most: each costs a model load
         items = [{"n": n, "article": article} for n, article in enumerate(articles)]
-        ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / ARTICLES_PER_BATCH))
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
         ds = ds.map_batches(EmbedActor, batch_size=ARTICLES_PER_BATCH, batch_format="numpy",
                             compute=ray.data.ActorPoolStrategy(size=self.actors), **resources,
                             fn_constructor_args=(self.config, model_id(self.config.embedding_model),

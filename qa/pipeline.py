@@ -83,8 +83,9 @@ class Assistant:
     @property
     def reader(self) -> Reader:
         c = self.config
-        key = f"{c.reader_model}|{c.reader_max_length}|{c.reader_stride}"
-        return _shared("reader", key, lambda: Reader(c.reader_model, c.reader_max_length, c.reader_stride))
+        key = f"{c.reader_model}|{c.reader_max_length}|{c.reader_stride}|{c.reader_backend}|{c.reader_threads}"
+        return _shared("reader", key, lambda: Reader(c.reader_model, c.reader_max_length, c.reader_stride,
+                                                     backend=c.reader_backend, threads=c.reader_threads or None))
 
     @property
     def decoding(self) -> Decoding:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import string
 from dataclasses import dataclass, replace
@@ -30,18 +31,39 @@ class Decoding:
     rank_weight: float
 
 
-class Reader:
-    """An `AutoModelForQuestionAnswering` checkpoint (local folder or hub name), run as float32 on CPU."""
+BACKENDS = ("torch", "onnx", "onnx-int8")
 
-    def __init__(self, name_or_path: str, max_length: int, stride: int, device: str = "cpu"):
+
+class Reader:
+    """An `AutoModelForQuestionAnswering` checkpoint (local folder or hub name), run as float32 torch, or
+    on ONNX Runtime as float32 or with int8 weights (`qa.onnx_export`); the decoding is the same code."""
+
+    def __init__(self, name_or_path: str, max_length: int, stride: int, device: str = "cpu", backend: str = "torch",
+                 threads: int | None = None):
         import torch
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
+        if backend not in BACKENDS:
+            raise ValueError(f"reader backend {backend!r}: use one of {', '.join(BACKENDS)}")
         local = Path(name_or_path).exists()
         self.torch = torch
+        self.backend = backend
         self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local)
-        self.model = AutoModelForQuestionAnswering.from_pretrained(
-            name_or_path, dtype=torch.float32, local_files_only=local).to(device).eval()
+        self.model = self.session = None
+        if backend == "torch":
+            self.model = AutoModelForQuestionAnswering.from_pretrained(
+                name_or_path, dtype=torch.float32, local_files_only=local).to(device).eval()
+        else:
+            from .onnx_export import OnnxFileError, exported, session
+
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError as err:
+                raise OnnxFileError(f"the {backend} reader backend needs ONNX Runtime: pip install "
+                                    f"'qa-articles[onnx]' ({err})") from err
+            if not local:
+                raise OnnxFileError(f"the {backend} reader backend needs a reader folder on disk, not {name_or_path!r}")
+            self.session = session(exported(name_or_path, int8=backend == "onnx-int8"), threads or os.cpu_count() or 1)
         self.device = device
         self.max_length, self.stride = max_length, stride
 
@@ -60,15 +82,22 @@ class Reader:
                              padding="longest", return_tensors="pt")
         offsets = enc.pop("offset_mapping").numpy()
         owners = enc.pop("overflow_to_sample_mapping").numpy()
-        with self.torch.inference_mode():
-            out = self.model(**{k: v.to(self.device) for k, v in enc.items()})
-        starts = out.start_logits.float().cpu().numpy()
-        ends = out.end_logits.float().cpu().numpy()
+        starts, ends = self.logits(enc)
         spans: list[Span] = []
         for w in range(len(owners)):
             context = np.array([s == 1 for s in enc.sequence_ids(w)])
             spans += self._window_spans(passages[owners[w]], starts[w], ends[w], context, offsets[w], max_answer_tokens)
         return spans
+
+    def logits(self, enc) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end logits of each window, from whichever backend runs the model."""
+        if self.session is not None:
+            feed = {name: enc[name].numpy().astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+            starts, ends = self.session.run(["start_logits", "end_logits"], feed)
+            return np.asarray(starts, np.float32), np.asarray(ends, np.float32)
+        with self.torch.inference_mode():
+            out = self.model(**{k: v.to(self.device) for k, v in enc.items()})
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
 
     @staticmethod
     def _window_spans(passage: Passage, start_logits, end_logits, context, offsets, max_answer_tokens: int) -> list[Span]:

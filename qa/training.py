@@ -8,7 +8,6 @@ weights, tokenizer, metrics.json, calibration.json and a MODEL.md with the comma
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
@@ -22,6 +21,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .calibration import Calibration, fit_logistic, fit_threshold
+from .checksums import sha256
 from .config import Config
 from .evaluation import exact_match, f1_score
 from .schema import Article, ArticleMeta, Chunk, Passage
@@ -201,14 +201,6 @@ def shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # Features: the reader's windows, with the answer's token positions ([CLS] = 0 when a window lacks it).
 def features(tokenizer, examples: list[Example], max_length: int, stride: int) -> list[dict]:
     enc = tokenizer([e.question for e in examples], [e.context for e in examples], truncation="only_second",
@@ -363,37 +355,47 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 # Evaluation and calibration: the served decoding, on gold passages and on other passages of the article.
 def evaluate_reader(model_dir: Path, dev: list[Example], recipe: Recipe, device: str) -> dict:
-    """EM/F1 with the gold passage, the no-answer rates, and a calibration.json fitted on these pairs."""
-    from .reader import Decoding, Reader
+    """EM/F1 with the gold passage and the no-answer rates; a calibration.json fitted on the same pairs."""
+    from .reader import Reader
+
+    reader = Reader(str(model_dir), recipe.max_length, recipe.stride, device)
+    metrics, calibration = gold_passage_metrics(reader, dev, recipe.seed)
+    calibration.save(model_dir)
+    return metrics
+
+
+def gold_passage_metrics(reader, dev: list[Example], seed: int) -> tuple[dict, Calibration]:
+    """The served decoding on each question's gold passage, and on another passage of its article
+    (which should be refused); plus the threshold and confidence fit those pairs give."""
+    from .reader import Decoding
 
     config = Config()
-    reader = Reader(str(model_dir), recipe.max_length, recipe.stride, device)
     decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight)
     answerable = [e for e in dev if e.answer_start >= 0]
-    negatives = [e for e in with_negatives(answerable, 1.0, recipe.seed) if e.answer_start < 0]
-    gold_margins, correct, em, f1 = [], [], [], []
+    negatives = [e for e in with_negatives(answerable, 1.0, seed) if e.answer_start < 0]
+    gold_margins, em, f1 = [], [], []
     for e in answerable:
         best = best_span(reader, decoding, e)
         text = best.text if best else ""
         em.append(max(exact_match(text, a) for a in e.answers))
         f1.append(max(f1_score(text, a) for a in e.answers))
         gold_margins.append(best.margin if best else -1e9)
-        correct.append(em[-1])
     other_margins = [(s.margin if s else -1e9) for s in (best_span(reader, decoding, e) for e in negatives)]
     gold, other = np.array(gold_margins), np.array(other_margins)
     threshold = fit_threshold(gold, other) if len(other) else 0.0
     x = np.concatenate([gold, other])
-    y = np.concatenate([np.array(correct, float), np.zeros(len(other))])
+    y = np.concatenate([np.array(em, float), np.zeros(len(other))])
     a, b = fit_logistic(np.clip(x, -50, 50), y)
-    Calibration(round(threshold, 4), round(a, 4), round(b, 4),
-                f"{len(answerable)} dev questions with their gold passage and {len(other)} with another passage "
-                f"of their article (qa train-reader)").save(model_dir)
-    return {"dev_questions": len(answerable), "em": round(100 * float(np.mean(em)), 2) if em else 0.0,
-            "f1": round(100 * float(np.mean(f1)), 2) if f1 else 0.0,
-            "false_abstain_on_gold": round(100 * float((gold <= threshold).mean()), 2) if len(gold) else 0.0,
-            "abstain_on_other_passage": round(100 * float((other <= threshold).mean()), 2) if len(other) else 0.0,
-            "span_beats_cls_on_other_passage": round(100 * float((other > 0).mean()), 2) if len(other) else 0.0,
-            "neg_pairs": len(other)}
+    calibration = Calibration(round(threshold, 4), round(a, 4), round(b, 4),
+                              f"{len(answerable)} dev questions with their gold passage and {len(other)} with another "
+                              f"passage of their article (qa train-reader)")
+    metrics = {"dev_questions": len(answerable), "em": round(100 * float(np.mean(em)), 2) if em else 0.0,
+               "f1": round(100 * float(np.mean(f1)), 2) if f1 else 0.0,
+               "false_abstain_on_gold": round(100 * float((gold <= threshold).mean()), 2) if len(gold) else 0.0,
+               "abstain_on_other_passage": round(100 * float((other <= threshold).mean()), 2) if len(other) else 0.0,
+               "span_beats_cls_on_other_passage": round(100 * float((other > 0).mean()), 2) if len(other) else 0.0,
+               "neg_pairs": len(other)}
+    return metrics, calibration
 
 
 def best_span(reader, decoding, e: Example):

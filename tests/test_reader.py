@@ -1,5 +1,10 @@
+import json
 import math
+from pathlib import Path
 
+import pytest
+
+from qa import Assistant
 from qa.reader import merge, normalize, tidy, whole_words
 from qa.schema import Span
 
@@ -79,3 +84,45 @@ def test_reader_run_is_decode_of_candidates(assistant):
     spans = assistant.reader.candidates(question, passages, decoding.max_answer_tokens)
     assert assistant.reader.run(question, passages, 4, decoding) == decode(
         spans, {p.chunk_id: p.rank for p in passages}, decoding, 4)
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    """Exports go to a folder of this test module, never the user's cache."""
+    import os
+
+    old = os.environ.get("QA_ONNX_CACHE")
+    os.environ["QA_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx"))
+    yield Path(os.environ["QA_ONNX_CACHE"])
+    if old is None:
+        os.environ.pop("QA_ONNX_CACHE")
+    else:
+        os.environ["QA_ONNX_CACHE"] = old
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_backends_give_the_seed_answers_and_agree_with_torch(assistant, onnx_cache, backend):
+    from test_pipeline import SEED_QUESTIONS
+
+    onnx = Assistant(assistant.config.with_(reader_backend=backend))
+    for question, expected in SEED_QUESTIONS.items():
+        ours, theirs = onnx.answer(question), assistant.answer(question)
+        assert ours.text == expected == theirs.text, (backend, question)
+        assert abs(ours.margin - theirs.margin) < (0.05 if backend == "onnx" else 2.0)
+    record = json.loads(next(onnx_cache.glob("*/export.json")).read_text())
+    assert {"model.onnx"} <= set(record["files"]) and record["opset"] == 17
+
+
+@pytest.mark.integration
+def test_a_damaged_onnx_file_is_one_clear_message(onnx_cache):
+    from qa.config import Config
+    from qa.onnx_export import OnnxFileError, exported
+
+    path = exported(Config().reader_model, int8=True)  # made by the test above
+    saved = path.read_bytes()
+    try:
+        path.write_bytes(saved[: len(saved) // 2])
+        with pytest.raises(OnnxFileError, match="delete the folder .* exported again"):
+            exported(Config().reader_model, int8=True)
+    finally:
+        path.write_bytes(saved)

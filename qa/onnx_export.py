@@ -1,0 +1,135 @@
+"""ONNX Runtime copies of the reader: exported with `torch.onnx` (opset 17, the TorchScript exporter) and,
+for `onnx-int8`, quantized with `onnxruntime.quantization.quantize_dynamic` (QInt8 weights, per channel).
+
+They are made once per model, on first use, into a cache folder named after the model's checksum;
+`export.json` beside them records how and the sha256 of each file, so a damaged file is noticed
+(one message, and deleting the folder rebuilds it) instead of giving wrong answers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from .checksums import sha256
+
+OPSET = 17
+RECORD = "export.json"
+_lock = threading.Lock()
+
+
+class OnnxFileError(RuntimeError):
+    """An exported model that does not match its record; the message says how to rebuild it."""
+
+
+def cache_root() -> Path:
+    """$QA_ONNX_CACHE, else the user cache folder (~/.cache/qa-articles/onnx on Linux)."""
+    if os.environ.get("QA_ONNX_CACHE"):
+        return Path(os.environ["QA_ONNX_CACHE"]).expanduser()
+    from platformdirs import user_cache_path
+
+    return user_cache_path("qa-articles", appauthor=False) / "onnx"
+
+
+def weights_file(model_dir: Path) -> Path:
+    found = sorted(Path(model_dir).glob("*.safetensors")) or sorted(Path(model_dir).glob("*.bin"))
+    if not found:
+        raise OnnxFileError(f"{model_dir} has no weights to export (*.safetensors)")
+    return found[0]
+
+
+def exported(model_dir: Path | str, int8: bool) -> Path:
+    """The ONNX file of this reader (float32, or int8 weights), exported and checked on first use."""
+    model_dir = Path(model_dir)
+    source = sha256(weights_file(model_dir))
+    folder = cache_root() / f"{model_dir.name}-{source[:16]}"
+    name = "model.int8.onnx" if int8 else "model.onnx"
+    with _lock:
+        record = _read_record(folder)
+        target = folder / name
+        if name in record.get("files", {}):
+            if not target.is_file() or sha256(target) != record["files"][name]:
+                raise OnnxFileError(f"{target} is missing or damaged (its sha256 differs from {folder / RECORD}); "
+                                    f"delete the folder {folder} and it is exported again on next use")
+            return target
+        folder.mkdir(parents=True, exist_ok=True)
+        plain = folder / "model.onnx"
+        if "model.onnx" not in record.get("files", {}):
+            _export(model_dir, plain)
+            record = _record(folder, record, "model.onnx", source, model_dir)
+        if int8:
+            _quantize(plain, target)
+            record = _record(folder, record, name, source, model_dir)
+        return target
+
+
+def _read_record(folder: Path) -> dict:
+    try:
+        return json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _record(folder: Path, record: dict, name: str, source: str, model_dir: Path) -> dict:
+    import onnxruntime
+    import torch
+
+    record = {"source": str(model_dir), "source_sha256": source, "opset": OPSET, "torch": torch.__version__,
+              "onnxruntime": onnxruntime.__version__,
+              "how": {"model.onnx": "torch.onnx.export(dynamo=False), dynamic batch and sequence axes",
+                      "model.int8.onnx": "onnxruntime.quantization.quantize_dynamic(weight_type=QInt8, per_channel=True) "
+                                         "of model.onnx"},
+              "files": {**record.get("files", {}), name: sha256(folder / name)}}
+    tmp = folder / f".tmp-{RECORD}"
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(tmp, folder / RECORD)
+    return record
+
+
+def _export(model_dir: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir, dtype=torch.float32).eval()
+    sample = tokenizer(["Who?"], ["Someone said something."], return_tensors="pt")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {n: {0: "batch", 1: "sequence"} for n in names + ["start_logits", "end_logits"]}
+    tmp = target.with_name(f".tmp-{target.name}")
+
+    class Logits(torch.nn.Module):  # plain tensors out (the HF output object does not export)
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.start_logits, out.end_logits
+
+    with torch.inference_mode():
+        torch.onnx.export(Logits(model), tuple(sample[n] for n in names), str(tmp), input_names=names,
+                          output_names=["start_logits", "end_logits"], dynamic_axes=axes, opset_version=OPSET,
+                          dynamo=False)
+    os.replace(tmp, target)
+
+
+def _quantize(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = target.with_name(f".tmp-{target.name}")
+    # Per-channel: per-tensor QInt8 changed a seed answer ("NATO Secretary General Jens Stoltenberg" for
+    # "Jens Stoltenberg"); per-channel keeps all of them (max margin change 1.6 logits).
+    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+    os.replace(tmp, target)
+
+
+def session(path: Path, threads: int):
+    """An ONNX Runtime session with `threads` intra-op threads; one session serves all request threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
