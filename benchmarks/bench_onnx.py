@@ -36,7 +36,7 @@ def main() -> None:
     questions = [i.question for i in items if i.article_id in titles][:: max(1, len(gold) // args.latency_questions)]
     questions = questions[: args.latency_questions]
     batches = [(q, assistant.search(q, config.k)) for q in questions]  # the same passages for every backend
-    decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight)
+    decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight, 0, None)
     results = {"questions_gold": len(gold), "questions_latency": len(batches), "k": config.k}
     for backend in BACKENDS:
         t0 = time.perf_counter()

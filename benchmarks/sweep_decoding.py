@@ -58,7 +58,7 @@ def trace(args) -> None:
 def decide(record: dict, mode: str, k: int, weight: float, nested: float) -> tuple[str, float]:
     """Best answer text and its margin for one setting, through the reader's own `decode`."""
     ranks = {cid: rank for rank, (cid, _) in enumerate(record["modes"][mode]["ranked"][:k], 1)}
-    best = decode(record["span_objects"], ranks, Decoding(Config().max_answer_tokens, nested, weight), 1)
+    best = decode(record["span_objects"], ranks, Decoding(Config().max_answer_tokens, nested, weight, 0, None), 1)
     return (best[0].text, best[0].margin) if best else ("", -math.inf)
 
 

@@ -102,6 +102,10 @@ class Config:
     n_alternatives: int = 3
     # Span score bonus of rank_weight * -log(retrieval rank): retrieval evidence helps the reader (docs/tuning.md).
     rank_weight: float = 1.0
+    # Adaptive reading: read the top read_first passages, and the rest only when the best margin so far is
+    # below decisive_margin (logits; None reads all k at once). Chosen by benchmarks/sweep_adaptive.py.
+    read_first: int = 2
+    decisive_margin: float | None = 16.0
     # A shorter span nested in the best one wins when its score is this close (SQuAD answers are minimal).
     nested_margin: float = 0.5
     # No-answer threshold on margin = best span score - null score, and confidence = sigmoid(a * margin + b):

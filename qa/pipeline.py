@@ -90,7 +90,7 @@ class Assistant:
     @property
     def decoding(self) -> Decoding:
         c = self.config
-        return Decoding(c.max_answer_tokens, c.nested_margin, c.rank_weight)
+        return Decoding(c.max_answer_tokens, c.nested_margin, c.rank_weight, c.read_first, c.decisive_margin)
 
     @property
     def retriever(self) -> Retriever:

@@ -24,11 +24,14 @@ PUNCTUATION = frozenset(string.punctuation)
 
 @dataclass(frozen=True)
 class Decoding:
-    """How spans are chosen: length limit, nested-span preference and retrieval-rank prior (values: Config)."""
+    """How spans are chosen: length limit, nested-span preference, retrieval-rank prior, and how many
+    passages are read before a decisive margin stops the reading (values: Config)."""
 
     max_answer_tokens: int
     nested_margin: float
     rank_weight: float
+    read_first: int
+    decisive_margin: float | None  # None: read every passage at once
 
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -68,9 +71,21 @@ class Reader:
         self.max_length, self.stride = max_length, stride
 
     def run(self, question: str, passages: list[Passage], n_best: int, decoding: Decoding) -> list[Span]:
-        """Answer spans from all passages, best first, overlaps and duplicates merged (see `decode`)."""
-        spans = self.candidates(question, passages, decoding.max_answer_tokens)
-        return decode(spans, {p.chunk_id: p.rank for p in passages}, decoding, n_best)
+        """Answer spans from all passages, best first, overlaps and duplicates merged (see `decode`).
+
+        With `decoding.decisive_margin` set, the top `decoding.read_first` passages are read first and the
+        rest only when the best margin so far is below it (adaptive reading; each passage is read once).
+        """
+        ranks = {p.chunk_id: p.rank for p in passages}
+        first = decoding.read_first
+        if decoding.decisive_margin is not None and 0 < first < len(passages):
+            spans = self.candidates(question, passages[:first], decoding.max_answer_tokens)
+            best = decode(spans, ranks, decoding, n_best)
+            if best and best[0].margin >= decoding.decisive_margin:
+                return best
+            spans += self.candidates(question, passages[first:], decoding.max_answer_tokens)
+            return decode(spans, ranks, decoding, n_best)
+        return decode(self.candidates(question, passages, decoding.max_answer_tokens), ranks, decoding, n_best)
 
     def candidates(self, question: str, passages: list[Passage], max_answer_tokens: int) -> list[Span]:
         """Every candidate span of every window, unranked and without the rank prior (one batched pass)."""

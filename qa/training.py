@@ -370,7 +370,7 @@ def gold_passage_metrics(reader, dev: list[Example], seed: int) -> tuple[dict, C
     from .reader import Decoding
 
     config = Config()
-    decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight)
+    decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight, 0, None)
     answerable = [e for e in dev if e.answer_start >= 0]
     negatives = [e for e in with_negatives(answerable, 1.0, seed) if e.answer_start < 0]
     gold_margins, em, f1 = [], [], []

@@ -1,5 +1,6 @@
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,11 +68,11 @@ def test_decode_adds_the_rank_prior_and_drops_unranked_chunks():
     first = Span("Kyiv", 0, 4, 0, 4, 5.0, 0.0, 1, "a")
     second = Span("Bakhmut", 0, 7, 0, 7, 5.5, 0.0, 2, "b")
     elsewhere = Span("Paris", 0, 5, 0, 5, 99.0, 0.0, 3, "c")
-    decoding = Decoding(30, 0.5, 1.0)
+    decoding = Decoding(30, 0.5, 1.0, 0, None)
     best = decode([first, second, elsewhere], {1: 1, 2: 3}, decoding, 2)
     assert [s.text for s in best] == ["Kyiv", "Bakhmut"]  # 5.5 - log(3) < 5.0; chunk 3 was not read
     assert abs(best[1].score - (5.5 - math.log(3))) < 1e-9
-    assert [s.text for s in decode([first, second], {1: 1, 2: 3}, Decoding(30, 0.5, 0.0), 1)] == ["Bakhmut"]
+    assert [s.text for s in decode([first, second], {1: 1, 2: 3}, Decoding(30, 0.5, 0.0, 0, None), 1)] == ["Bakhmut"]
 
 
 def test_reader_run_is_decode_of_candidates(assistant):
@@ -80,7 +81,7 @@ def test_reader_run_is_decode_of_candidates(assistant):
 
     passages = assistant.search("How many Russian soldiers were killed in a single day?", 6)
     question = "How many Russian soldiers were killed in a single day?"
-    decoding = assistant.decoding
+    decoding = replace(assistant.decoding, decisive_margin=None)  # all passages at once (adaptive: test below)
     spans = assistant.reader.candidates(question, passages, decoding.max_answer_tokens)
     assert assistant.reader.run(question, passages, 4, decoding) == decode(
         spans, {p.chunk_id: p.rank for p in passages}, decoding, 4)
@@ -126,3 +127,30 @@ def test_a_damaged_onnx_file_is_one_clear_message(onnx_cache):
             exported(Config().reader_model, int8=True)
     finally:
         path.write_bytes(saved)
+
+
+def test_adaptive_reading_reads_the_rest_only_when_the_first_passages_are_not_decisive():
+    from qa.reader import Decoding, Reader, decode
+    from qa.schema import ArticleMeta, Chunk, Passage
+
+    passages = [Passage(i, Chunk("a", i, 0, 4, "text"), ArticleMeta("a", "A"), 1.0, i) for i in range(1, 7)]
+    scores = {1: 9.0, 2: 4.0, 3: 6.0, 4: 20.0, 5: 1.0, 6: 2.0}  # passage 4 holds the best span
+
+    class Counting(Reader):
+        def __init__(self):  # no model: spans come from `scores`
+            self.reads = []
+
+        def candidates(self, question, chosen, max_answer_tokens):
+            self.reads.append([p.chunk_id for p in chosen])
+            return [Span(f"s{p.chunk_id}", 0, 4, 0, 4, scores[p.chunk_id], 0.0, p.chunk_id, "a") for p in chosen]
+
+    everything = decode([Span(f"s{i}", 0, 4, 0, 4, v, 0.0, i, "a") for i, v in scores.items()],
+                        {p.chunk_id: p.rank for p in passages}, Decoding(30, 0.5, 1.0, 0, None), 2)
+    reader = Counting()
+    assert reader.run("q", passages, 2, Decoding(30, 0.5, 1.0, 2, 8.0))[0].text == "s1"  # 9.0 >= 8: decisive
+    assert reader.reads == [[1, 2]]
+    reader = Counting()
+    assert reader.run("q", passages, 2, Decoding(30, 0.5, 1.0, 2, 12.0)) == everything  # not decisive: read all
+    assert reader.reads == [[1, 2], [3, 4, 5, 6]]  # each passage once
+    reader = Counting()
+    assert reader.run("q", passages, 2, Decoding(30, 0.5, 1.0, 2, None)) == everything and reader.reads == [[1, 2, 3, 4, 5, 6]]
