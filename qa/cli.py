@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    argv = list(map(str, sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(argv)
+    args.argv = argv  # as typed, for records such as a trained reader's MODEL.md
     for name, value in (("index", None), ("articles", None), ("verbose", False), ("reader_backend", None)):
         setattr(args, name, getattr(args, name, value))  # global options may stand before or after the command
     if not args.verbose:
@@ -323,7 +326,7 @@ def cmd_train_reader(assistant: Assistant, args) -> int:
     if not loaded["train"]:
         print(f"error: no usable training pairs in {args.train}", file=sys.stderr)
         return 2
-    command = "qa train-reader " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["train-reader"] else sys.argv[1:])
+    command = "qa " + shlex.join(args.argv)
     sums = {str(p): training.sha256(p) for p in (args.train, args.dev) if p is not None}
     print(f"training {base} on {len(loaded['train'])} examples -> {args.out}", file=sys.stderr)
     report = training.train(base, loaded["train"], loaded.get("dev"), args.out, recipe, args.device, args.resume,

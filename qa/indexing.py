@@ -233,19 +233,21 @@ def ensure_index(config: Config, embedder: Callable[[], Embedder] | None = None,
     A missing articles folder is created (the user data folder's own one with the seed article in
     it); an empty one gives an empty index, which questions then report as "no articles yet".
     """
+    def indexer() -> Indexer:
+        return Indexer(config, embedder() if embedder else None)
+
     try:
         Snapshot.open(config.index_dir).close()
         return None
     except IndexNeedsMigration:
-        Indexer(config, embedder() if embedder else None).compact(full=False)  # migrates, then merges what is small
+        indexer().compact(full=False)  # migrates, then merges what is small
         return None
     except IndexMissing:
         articles_dir = Path(config.articles_dir)
         notes = prepare_articles_dir(articles_dir)
         has_files = any(p.is_file() for p in articles_dir.rglob("*"))
         loaded = load_paths([articles_dir], articles_dir, config.max_file_bytes) if has_files else None
-        report = Indexer(config, embedder() if embedder else None).build(loaded.articles if loaded else [],
-                                                                          progress=progress)
+        report = indexer().build(loaded.articles if loaded else [], progress=progress)
         report.warnings = notes + report.warnings
         report.errors = (loaded.errors if loaded else []) + report.errors
         return report

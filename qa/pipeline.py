@@ -147,9 +147,9 @@ class Assistant:
         """The reader's calibration.json, with any value set in Config taking precedence."""
         c = self.config
         own = _shared("calibration", c.reader_model, lambda: Calibration.load(c.reader_model) or uncalibrated(c.reader_model))
-        return Calibration(own.null_margin_threshold if c.null_margin_threshold is None else c.null_margin_threshold,
-                           own.confidence_a if c.confidence_a is None else c.confidence_a,
-                           own.confidence_b if c.confidence_b is None else c.confidence_b, own.fitted_on)
+        overrides = {name: getattr(c, name) for name in ("null_margin_threshold", "confidence_a", "confidence_b")
+                     if getattr(c, name) is not None}
+        return replace(own, **overrides)
 
     def confidence(self, margin: float) -> float:
         """Calibrated probability that the answer is right (the reader's logistic fit)."""
@@ -166,15 +166,16 @@ class Assistant:
         by_chunk = {p.chunk_id: p for p in passages}
         shown = tuple(passage_ref(p) for p in passages)
         best = spans[0] if spans else None
-        if best is None or best.margin <= self.calibration.null_margin_threshold:
-            conf = 1.0 - self.confidence(best.margin) if best else 1.0
+        calibration = self.calibration  # once per answer: the threshold and every confidence below
+        if best is None or best.margin <= calibration.null_margin_threshold:
+            conf = 1.0 - calibration.confidence(best.margin) if best else 1.0
             return Answer(question=question, text="", found=False, confidence=round(conf, 4), passages=shown,
                           query=query, reader_score=best.score if best else 0.0,
                           null_score=best.null_score if best else 0.0)
         p = by_chunk[best.chunk_id]
-        alternatives = sorted((alternative(s, by_chunk[s.chunk_id], round(self.confidence(s.margin), 4))
+        alternatives = sorted((alternative(s, by_chunk[s.chunk_id], round(calibration.confidence(s.margin), 4))
                                for s in spans[1:]), key=lambda a: -a.confidence)
-        return Answer(question=question, text=best.text, found=True, confidence=round(self.confidence(best.margin), 4),
+        return Answer(question=question, text=best.text, found=True, confidence=round(calibration.confidence(best.margin), 4),
                       article_id=p.article.id, article_title=p.article.title, source=p.article.source,
                       published=p.article.published, start=best.start, end=best.end, passage=p.chunk.text,
                       passage_start=best.passage_start, passage_end=best.passage_end, retrieval_score=p.score,

@@ -22,6 +22,7 @@ import numpy as np
 
 from .calibration import Calibration, fit_logistic, fit_threshold
 from .checksums import sha256
+from .articles import shorten
 from .config import Config
 from .evaluation import exact_match, f1_score
 from .schema import Article, ArticleMeta, Chunk, Passage
@@ -117,7 +118,7 @@ def load_examples(path: Path, find: "AnswerFinder | None" = None) -> TrainingDat
             data.problems.append(f"{where}: needs a \"context\" or an \"article_id\"")
             continue
         if example is None:
-            data.problems.append(f"{where}: the answer {shorten(obj['answer'])!r} is not in its "
+            data.problems.append(f"{where}: the answer {shorten(obj['answer'], 60)!r} is not in its "
                                  f"{'context' if 'context' in obj else 'article'}")
             continue
         data.examples.append(example)
@@ -195,10 +196,6 @@ def with_negatives(examples: list[Example], rate: float, seed: int) -> list[Exam
         if e.answer_start >= 0 and others and rng.random() < rate:
             out.append(Example(e.id + "-neg", e.question, rng.choice(others), -1, (), e.group))
     return out
-
-
-def shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # Features: the reader's windows, with the answer's token positions ([CLS] = 0 when a window lacks it).
