@@ -50,21 +50,21 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
 
     from .articles import LoadResult
     from .backend import BackendError
-    from .chat import Turn, add_pasted, add_uploads, article_rows, ask, escape, report_text
+    from .chat import Turn, add_pasted, add_uploads, add_urls, article_rows, ask, escape, report_text
 
-    def respond(message: str, chat: list, turns: list):
+    def respond(message: str, chat: list, turns: list, since=None, until=None):
         if not (message or "").strip():
             return "", chat, turns
-        reply, turn = ask(assistant, message, [Turn(**t) for t in turns])
+        reply, turn = ask(assistant, message, [Turn(**t) for t in turns], since=since or None, until=until or None)
         turns = turns + ([{"question": turn.question, "answer": turn.answer, "resolved": turn.resolved}]
                          if turn else [])
         chat = chat + [{"role": "user", "content": escape(" ".join(message.split()))},
                        {"role": "assistant", "content": reply}]
         return "", chat, turns
 
-    def api_answer(question: str, k: int = assistant.config.k) -> dict:
+    def api_answer(question: str, k: int = assistant.config.k, since: str = "", until: str = "") -> dict:
         try:
-            return assistant.answer(question, k=int(k)).to_dict()
+            return assistant.answer(question, k=int(k), since=since or None, until=until or None).to_dict()
         except (QuestionError, IndexProblem, BackendError) as err:
             raise gr.Error(str(err)) from err
 
@@ -80,6 +80,10 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
         report, result = add_pasted(assistant, title, text, articles_dir)
         cleared = ("", "") if report else (title, text)
         return (report_text(report, result), *cleared, *refresh())
+
+    def from_web(urls, kind, progress=gr.Progress(track_tqdm=True)):
+        report, result = add_urls(assistant, urls, kind, articles_dir)
+        return (report_text(report, result), "" if report else urls, *refresh())
 
     def remove(article_id):
         if not article_id:
@@ -109,10 +113,15 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
                 box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=8, elem_id="question",
                                  max_length=assistant.config.max_question_chars)
                 send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            with gr.Accordion("Date range (published)", open=False, elem_id="dates"):
+                with gr.Row():
+                    since = gr.DateTime(label="Since", include_time=False, type="string", elem_id="since")
+                    until = gr.DateTime(label="Until", include_time=False, type="string", elem_id="until")
+                gr.Markdown("Only articles published in this range are searched; articles without a date are left out.")
             gr.Examples(EXAMPLES, inputs=box, label="Try")
             clear = gr.Button("New conversation", size="sm")
             for trigger in (box.submit, send.click):
-                trigger(respond, [box, chatbot, turns], [box, chatbot, turns], api_visibility="private",
+                trigger(respond, [box, chatbot, turns, since, until], [box, chatbot, turns], api_visibility="private",
                         concurrency_limit=concurrency, concurrency_id="chat")
             clear.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
         with gr.Tab("Articles"):
@@ -124,6 +133,12 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
                     files = gr.File(label="Upload articles (.txt .md .html .json .jsonl); a file with the name "
                                           "of an earlier upload replaces it", file_count="multiple", elem_id="upload")
                     add_btn = gr.Button("Add uploaded files", elem_id="add-files")
+                with gr.Column():
+                    urls = gr.Textbox(label="Add from URL (one per line)", lines=2, elem_id="url",
+                                      placeholder="https://example.com/news/story.html")
+                    kind = gr.Radio([("Web page", "page"), ("RSS/Atom feed", "feed"), ("Sitemap", "sitemap")],
+                                    value="page", show_label=False, elem_id="url-kind")
+                    url_btn = gr.Button("Add from URL", elem_id="add-url")
                 with gr.Column():
                     title = gr.Textbox(label="Title", elem_id="paste-title")
                     text = gr.Textbox(label="Article text", lines=6, elem_id="paste-text")
@@ -137,6 +152,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
                           show_progress_on=[status])
             add_btn.click(upload, files, [status, files, table, choice], **writes)
             paste_btn.click(paste, [title, text], [status, title, text, table, choice], **writes)
+            url_btn.click(from_web, [urls, kind], [status, urls, table, choice], **writes)
             remove_btn.click(remove, choice, [status, table, choice], **writes)
             rebuild_btn.click(rebuild, None, [status, table, choice], **writes)
             demo.load(refresh, None, [table, choice], api_visibility="private")

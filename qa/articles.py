@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from .dates import DateError, normalize_date
 from .schema import Article
 
 log = logging.getLogger(__name__)
@@ -47,22 +50,40 @@ class LoadResult:
         self.warnings += other.warnings
 
 
-def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\n\x00{text}".encode("utf-8")).hexdigest()
+def content_hash(title: str, text: str, published: str | None = None) -> str:
+    """What decides "changed" on a re-add: the title, the text and (when it has one) the date."""
+    dated = f"\n\x00{published}" if published else ""  # undated articles keep the hash they always had
+    return hashlib.sha256(f"{title}\n\x00{text}{dated}".encode("utf-8")).hexdigest()
 
 
-def make_article(text: str, *, id: str, title: str | None = None, source: str = "",
-                 published: str | None = None, fallback_title: str = "") -> Article:
-    """Normalize line endings, pick a title and hash the content."""
+def make_article(text: str, *, id: str, title: str | None = None, source: str = "", published: object = None,
+                 fallback_title: str = "", author: object = "", site: object = "",
+                 warnings: list[str] | None = None) -> Article:
+    """Normalize line endings and the date, pick a title and hash the content.
+
+    An unreadable date is dropped with a message in `warnings` (the article is kept, undated).
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip("\ufeff")
     if not text.strip():
         raise ArticleError("has no text")
     if not any(ch.isalnum() for ch in text):
         raise ArticleError("has no words, only punctuation or symbols")
-    title = (title or "").strip() or guess_title(text) or fallback_title or id
-    return Article(id=str(id), title=title, text=text, source=source,
-                   published=str(published) if published else None,
-                   content_hash=content_hash(title, text))
+    title = " ".join(str(title or "").split()) or guess_title(text) or fallback_title or id
+    try:
+        published = normalize_date(published)
+    except DateError as err:
+        if warnings is not None:
+            warnings.append(f"{err}; kept without a date")
+        published = None
+    return Article(id=str(id), title=title, text=text, source=source, published=published,
+                   content_hash=content_hash(title, text, published), author=_plain(author), site=_plain(site))
+
+
+def _plain(value: object) -> str:
+    """A metadata value as one line of text (YAML and JSON may give lists: several authors)."""
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(map(str, value))
+    return " ".join(str(value or "").split())
 
 
 def guess_title(text: str) -> str:
@@ -111,19 +132,47 @@ def read_text(path: Path, max_bytes: int, result: LoadResult, ident: str) -> str
         return raw.decode("utf-8-sig", errors="replace")
 
 
-def article_from_record(record: Any, *, default_id: str, source: str) -> Article:
-    """A JSON object with `text` and optional `title`, `url`, `published`, `id`."""
+def article_from_record(record: Any, *, default_id: str, source: str, warnings: list[str] | None = None) -> Article:
+    """A JSON object with `text` and optional `title`, `url`, `published` (or `date`), `author`, `site`, `id`."""
     if not isinstance(record, dict):
         raise ArticleError("is not a JSON object")
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ArticleError("has no `text` string")
-    url = record.get("url") or ""
+    url = str(record.get("url") or "")
     return make_article(text, id=str(record.get("id") or url or default_id), title=record.get("title"),
-                        source=url or source, published=record.get("published") or record.get("date"))
+                        source=url or source, published=record.get("published") or record.get("date"),
+                        author=record.get("author"), site=record.get("site"), warnings=warnings)
 
 
-def html_to_article(html: str, *, id: str, source: str, fallback_title: str) -> Article:
+FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+
+def markdown_to_article(raw: str, *, id: str, source: str, fallback_title: str,
+                        warnings: list[str] | None = None) -> Article:
+    """Markdown, with YAML front matter (`title`, `date`, `url`, `author`, `site`) when it starts with one.
+
+    The article text is what follows the front matter, so offsets point into the body.
+    """
+    match = FRONT_MATTER.match(raw.lstrip("\ufeff"))
+    if not match:
+        return make_article(raw, id=id, source=source, fallback_title=fallback_title, warnings=warnings)
+    import yaml
+
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as err:
+        raise ArticleError(f"has front matter that is not valid YAML ({str(err).splitlines()[0]})") from err
+    if not isinstance(meta, dict):
+        raise ArticleError("has front matter that is not a set of `key: value` lines")
+    url = str(meta.get("url") or meta.get("canonical_url") or "")
+    return make_article(raw.lstrip("\ufeff")[match.end():], id=id, title=meta.get("title"), source=url or source,
+                        published=meta.get("date") or meta.get("published"), fallback_title=fallback_title,
+                        author=meta.get("author"), site=meta.get("site"), warnings=warnings)
+
+
+def html_to_article(html: str, *, id: str, source: str, fallback_title: str,
+                    warnings: list[str] | None = None) -> Article:
     """Main text via trafilatura: scripts, styles, navigation and boilerplate are dropped.
 
     Dates come only from the page's metadata (never from a footer's "© 2019"), and pages with no
@@ -148,9 +197,9 @@ def html_to_article(html: str, *, id: str, source: str, fallback_title: str) -> 
             raise ArticleError(f"is an error page ({' '.join(label.split())!r}), not an article")
     if not any(len(line.split()) >= BODY_WORDS for line in text.splitlines()):
         raise ArticleError("has no article body (only navigation, link lists or short fragments)")
-    url = doc.url or ""
-    return make_article(text, id=url or id, title=doc.title, source=url or source,
-                        published=doc.date, fallback_title=fallback_title)
+    url = doc.url if (doc.url or "").startswith(("http://", "https://")) else ""
+    return make_article(text, id=url or id, title=doc.title, source=url or source, published=doc.date,
+                        fallback_title=fallback_title, author=doc.author, site=doc.sitename, warnings=warnings)
 
 
 def is_error_title(title: str) -> bool:
@@ -158,6 +207,16 @@ def is_error_title(title: str) -> bool:
     head = re.split(r"\s[|–—-]\s", title.strip())[0]
     words = " ".join(re.sub(r"[^\w\s]", " ", head.lower().replace("'", "")).split())
     return bool(words) and ERROR_TITLE.fullmatch(words) is not None and not words.isdigit() or words in ("404", "410")
+
+
+def place_file(folder: Path, dest: Path, write) -> None:
+    """Write a file beside its destination, then rename it there: a reader never sees half of it."""
+    tmp = Path(folder) / f".incoming-{uuid.uuid4().hex}{dest.suffix}"
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def file_id(path: Path, articles_dir: Path | None) -> str:
@@ -186,8 +245,10 @@ def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
         raw = read_text(path, max_bytes, result, ident)
         if not raw.strip():
             raise ArticleError("is empty")
+        dates: list[str] = []
         if suffix in (".html", ".htm"):
-            result.articles.append(html_to_article(raw, id=ident, source=ident, fallback_title=path.stem))
+            result.articles.append(html_to_article(raw, id=ident, source=ident, fallback_title=path.stem,
+                                                   warnings=dates))
         elif suffix == ".jsonl":
             for lineno, line in enumerate(raw.splitlines(), 1):
                 if not line.strip():
@@ -203,8 +264,12 @@ def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
             records = data if isinstance(data, list) else [data]
             for i, record in enumerate(records):
                 _append_record(result, record, f"{ident}[{i}]", ident if len(records) == 1 else f"{ident}#{i}", ident)
+        elif suffix in (".md", ".markdown"):
+            result.articles.append(markdown_to_article(raw, id=ident, source=ident, fallback_title=path.stem,
+                                                       warnings=dates))
         else:
             result.articles.append(make_article(raw, id=ident, source=ident, fallback_title=path.stem))
+        result.warnings += [f"{ident}: {line}" for line in dates]
     except json.JSONDecodeError as err:
         result.errors.append(f"{ident}: invalid JSON at line {err.lineno}: {err.msg}")
     except ArticleError as err:
@@ -215,8 +280,10 @@ def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
 
 
 def _append_record(result: LoadResult, record: Any, where: str, default_id: str, source: str) -> None:
+    warnings: list[str] = []
     try:
-        result.articles.append(article_from_record(record, default_id=default_id, source=source))
+        result.articles.append(article_from_record(record, default_id=default_id, source=source, warnings=warnings))
+        result.warnings += [f"{where}: {line}" for line in warnings]
     except ArticleError as err:
         result.errors.append(f"{where}: {err}; skipped")
 

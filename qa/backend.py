@@ -24,8 +24,11 @@ class RemoteAssistant(Assistant):
         self.url = url.rstrip("/")
         self.client = httpx.Client(base_url=self.url, timeout=TIMEOUT_SECONDS)
 
-    def answer(self, question: str, *, k: int | None = None, query: str | None = None) -> Answer:
-        body = self._call("POST", "/answer", {"question": question, "k": k, "query": query})
+    def answer(self, question: str, *, k: int | None = None, query: str | None = None, since: object = None,
+               until: object = None) -> Answer:
+        dates = [None if d is None else str(d) for d in (since, until)]
+        body = self._call("POST", "/answer", {"question": question, "k": k, "query": query, "since": dates[0],
+                                              "until": dates[1]})
         return Answer.from_dict(body)
 
     def warm_up(self) -> None:

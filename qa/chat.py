@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from .articles import SNIPPET_CHARS, SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, shorten
+from .articles import SNIPPET_CHARS, SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, place_file, shorten
 from .backend import BackendError
 from .indexing import IndexReport
 from .pipeline import Assistant, IndexEmpty, QuestionError
@@ -124,20 +122,20 @@ def follow_up_candidate(question: str, history: list[Turn]) -> Resolved | None:
     return Resolved(substitute(question, history), f"{prev.context} {question}", True)
 
 
-def answer_in_context(assistant: Assistant, question: str, history: list[Turn],
-                      k: int | None = None) -> tuple[Answer, Resolved]:
+def answer_in_context(assistant: Assistant, question: str, history: list[Turn], k: int | None = None,
+                      since: object = None, until: object = None) -> tuple[Answer, Resolved]:
     """Answer with and without the previous turn; keep the context only when it clearly helps.
 
     The evidence is the reader's margin (best span score minus no-answer score): the context wins
     when only it finds an answer, or it raises the margin by `Config.follow_up_gain`.
     """
     question = " ".join(question.split())
-    alone = assistant.answer(question, k=k)
+    alone = assistant.answer(question, k=k, since=since, until=until)
     plain = Resolved(question, question, False)
     candidate = follow_up_candidate(question, history)
     if candidate is None:
         return alone, plain
-    with_context = assistant.answer(candidate.question, k=k, query=candidate.query)
+    with_context = assistant.answer(candidate.question, k=k, query=candidate.query, since=since, until=until)
     if with_context.found and (not alone.found or
                                with_context.margin >= alone.margin + assistant.config.follow_up_gain):
         return with_context, candidate
@@ -177,6 +175,13 @@ def source_line(title: str, source: str, article_id: str, published: str | None 
     return f"**{escape(title)}** — {where}{date}"
 
 
+def short_source(title: str, source: str, published: str | None) -> str:
+    """The title, linked when the article has a web address, and its date: one compact line per article."""
+    name = (f'<a href="{html.escape(source, quote=True)}" target="_blank" rel="noopener">{escape(title)}</a>'
+            if source.startswith(("http://", "https://")) else escape(title))
+    return name + (f" · {escape(published[:10])}" if published else "")
+
+
 def whole_article(assistant: Assistant, article_id: str) -> str:
     """A collapsed copy of a file-based article, so its source can be read in full from the chat."""
     article = assistant.snapshot().article(article_id)
@@ -188,16 +193,40 @@ def whole_article(assistant: Assistant, article_id: str) -> str:
     return f"<details><summary>Read the whole article</summary>\n\n{body}{cut}\n\n</details>"
 
 
+def date_note(ans: Answer) -> str:
+    """What a date filter did: the range, and how many undated articles it left out."""
+    if not (ans.since or ans.until):
+        return ""
+    span = (f"{ans.since} to {ans.until}" if ans.since and ans.until else
+            f"since {ans.since}" if ans.since else f"until {ans.until}")
+    undated = (f"; {ans.undated_excluded} article{'s' if ans.undated_excluded != 1 else ''} without a date "
+               f"left out" if ans.undated_excluded else "")
+    return f"*Articles published {span}{undated}.*"
+
+
+def other_articles_block(ans: Answer) -> str:
+    """What other articles answer, newest first, collapsible (open: it is the news, not a footnote)."""
+    if not ans.other_articles:
+        return ""
+    items = "\n".join(f"- **{escape(o.text)}** ({o.confidence:.0%}) — " + "; ".join(
+        short_source(c.title, c.source, c.published) for c in o.articles) for o in ans.other_articles)
+    return f"<details open><summary>Other articles ({len(ans.other_articles)})</summary>\n\n{items}\n\n</details>"
+
+
 def format_reply(ans: Answer, resolved: Resolved | None = None, article: str = "") -> str:
-    """The assistant's chat message: answer, confidence, source, highlighted passage, alternatives."""
+    """The assistant's chat message: answer, confidence, source, highlighted passage, other articles."""
     parts = []
     if resolved is not None and resolved.follow_up:
         parts.append(f"*Follow-up: searched for “{escape(resolved.query)}”*")
+    if date_note(ans):
+        parts.append(date_note(ans))
     if ans.found:
         parts.append(f"### {escape(ans.text)}")
         parts.append(f"Confidence {ans.confidence:.0%} · {ans.timings_ms.get('total', 0):.0f} ms  \n"
                      f"Source: {source_line(ans.article_title, ans.source, ans.article_id, ans.published)}")
         parts.append(highlight(ans.passage, ans.passage_start, ans.passage_end))
+        if ans.other_articles:
+            parts.append(other_articles_block(ans))
         if ans.alternatives:
             items = "\n".join(f"- {escape(a.text)} ({a.confidence:.0%}) — {escape(a.article_title)}"
                               for a in ans.alternatives)
@@ -214,10 +243,11 @@ def format_reply(ans: Answer, resolved: Resolved | None = None, article: str = "
     return "\n\n".join(parts)
 
 
-def ask(assistant: Assistant, question: str, history: list[Turn], k: int | None = None) -> tuple[str, Turn | None]:
+def ask(assistant: Assistant, question: str, history: list[Turn], k: int | None = None, since: object = None,
+        until: object = None) -> tuple[str, Turn | None]:
     """One chat turn: answer (with follow-up context when it helps) and format; user errors become messages."""
     try:
-        ans, resolved = answer_in_context(assistant, question, history, k)
+        ans, resolved = answer_in_context(assistant, question, history, k, since, until)
     except IndexEmpty:
         return NO_ARTICLES, None
     except (QuestionError, IndexProblem, BackendError) as err:
@@ -248,16 +278,6 @@ def _unique(folder: Path, name: str) -> Path:
     return path
 
 
-def _place(folder: Path, dest: Path, write) -> None:
-    """Write a file beside its destination, then rename it there: a reader never sees half of it."""
-    tmp = folder / f".incoming-{uuid.uuid4().hex}{dest.suffix}"
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def add_uploads(assistant: Assistant, files: list[str], folder: Path) -> tuple[IndexReport | None, LoadResult]:
     """Check each upload, then save it in the articles folder under its plain name and index it.
 
@@ -279,7 +299,7 @@ def add_uploads(assistant: Assistant, files: list[str], folder: Path) -> tuple[I
         loaded = load_file(src, file_id(dest, folder), limit)
         result.extend(loaded)
         if loaded.articles:
-            _place(folder, dest, lambda tmp: shutil.copyfile(src, tmp))
+            place_file(folder, dest, lambda tmp: shutil.copyfile(src, tmp))
     return _index(assistant, result)
 
 
@@ -292,8 +312,26 @@ def add_pasted(assistant: Assistant, title: str, text: str, folder: Path) -> tup
     folder.mkdir(parents=True, exist_ok=True)
     dest = _unique(folder, safe_filename(title or text[:40], ".md"))
     content = (f"# {title}\n\n" if title else "") + text + "\n"
-    _place(folder, dest, lambda tmp: tmp.write_text(content, encoding="utf-8"))
+    place_file(folder, dest, lambda tmp: tmp.write_text(content, encoding="utf-8"))
     return _index(assistant, load_file(dest, file_id(dest, folder), assistant.config.max_file_bytes))
+
+
+MAX_URLS = 20  # addresses taken from the Articles tab at once
+
+
+def add_urls(assistant: Assistant, text: str, kind: str, folder: Path) -> tuple[IndexReport | None, LoadResult]:
+    """Pages, feeds or sitemaps typed in the Articles tab (one per line), behind the web guard (qa/web.py)."""
+    from . import web
+
+    urls = list(dict.fromkeys(line.strip() for line in (text or "").split() if line.strip()))
+    if not urls:
+        return None, LoadResult(errors=["type a web address (https://…) first"])
+    if len(urls) > MAX_URLS:
+        return None, LoadResult(errors=[f"{len(urls)} addresses; add at most {MAX_URLS} at once"])
+    lists = {"feed": {"feeds": urls}, "sitemap": {"sitemaps": urls}}.get(kind, {"pages": urls})
+    result = web.load_urls(assistant.config, **lists)
+    web.save(result.articles, folder)
+    return _index(assistant, result)
 
 
 def _index(assistant: Assistant, result: LoadResult) -> tuple[IndexReport | None, LoadResult]:

@@ -85,8 +85,14 @@ def parser() -> argparse.ArgumentParser:
 
     b = command("build", cmd_build, "rebuild the index from article files and folders (default: the articles folder)")
     b.add_argument("paths", nargs="*", type=Path)
-    a = command("add", cmd_add, "add or update articles without re-embedding the rest")
-    a.add_argument("paths", nargs="+", type=Path)
+    a = command("add", cmd_add, "add or update articles (files, folders, web pages, feeds, sitemaps) without "
+                                "re-embedding the rest")
+    a.add_argument("paths", nargs="*", metavar="PATH_OR_URL", help="article files, folders, or http(s) page URLs")
+    a.add_argument("--feed", action="append", default=[], metavar="URL", help="add the articles an RSS or Atom feed lists")
+    a.add_argument("--sitemap", action="append", default=[], metavar="URL", help="add the pages a sitemap lists")
+    a.add_argument("--allow-private-urls", action="store_true", default=None,
+                   help="allow URLs on this machine's own network (loopback, private, link-local); "
+                        "also QA_ALLOW_PRIVATE_URLS=1")
     for cmd in (b, a):
         ray_options(cmd)
     command("remove", cmd_remove, "remove articles by id (as `qa list` shows them)").add_argument("ids", nargs="+")
@@ -101,6 +107,10 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("question")
     q.add_argument("-k", type=int, default=None, help=k_help)
     q.add_argument("--mode", choices=[m.value for m in RetrievalMode])
+    for cmd in (s, q):
+        cmd.add_argument("--since", default=None, metavar="DATE", help="only articles published on or after DATE "
+                                                                       "(YYYY-MM-DD; undated articles are left out)")
+        cmd.add_argument("--until", default=None, metavar="DATE", help="only articles published on or before DATE")
     q.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     e = command("eval", cmd_eval, "evaluate on SQuAD v1.1 JSON or JSONL question/answer pairs")
     e.add_argument("qa_file", type=Path)
@@ -195,7 +205,17 @@ def cmd_build(assistant: Assistant, args) -> int:
 
 
 def cmd_add(assistant: Assistant, args) -> int:
-    loaded, encoder = read_articles(assistant, args, args.paths)
+    from . import web
+
+    if not (args.paths or args.feed or args.sitemap):
+        raise ArticleError("give article files, folders or URLs to add (or --feed URL, --sitemap URL)")
+    urls = [p for p in args.paths if web.is_url(p)]
+    loaded, encoder = read_articles(assistant, args, [Path(p) for p in args.paths if not web.is_url(p)])
+    if urls or args.feed or args.sitemap:
+        config = assistant.config.with_(allow_private_urls=args.allow_private_urls)
+        fetched = web.load_urls(config, urls, args.feed, args.sitemap)
+        web.save(fetched.articles, config.articles_dir)
+        loaded.extend(fetched)
     _report_load_problems(loaded)
     report = assistant.add(loaded.articles, progress=sys.stderr.isatty() or encoder is not None, encoder=encoder)
     _report_cluster(report)
@@ -255,17 +275,19 @@ def cmd_stats(assistant: Assistant, args) -> int:
 
 
 def cmd_search(assistant: Assistant, args) -> int:
-    for p in assistant.search(args.query, args.k):
-        print(f"{p.rank}. [{p.score:.4f}] {p.article.title} ({p.article.id}, chars {p.chunk.start}-{p.chunk.end})")
+    for p in assistant.search(args.query, args.k, since=args.since, until=args.until):
+        print(f"{p.rank}. [{p.score:.4f}] {p.article.title} ({p.article.id}{dated(p.article.published)}, chars {p.chunk.start}-{p.chunk.end})")
         print(f"   {shorten(p.chunk.text, SNIPPET_CHARS)}")
     return 0
 
 
 def cmd_ask(assistant: Assistant, args) -> int:
-    ans = assistant.answer(args.question, k=args.k)
+    ans = assistant.answer(args.question, k=args.k, since=args.since, until=args.until)
     if args.json:
         print(ans.to_json(indent=2))
         return 0
+    if ans.undated_excluded:
+        print(f"({ans.undated_excluded} article(s) without a date were left out by the date filter.)")
     if not ans.found:
         print(f"No answer in the articles (confidence {ans.confidence:.2f} that none is there).")
         if ans.passages:
@@ -274,12 +296,21 @@ def cmd_ask(assistant: Assistant, args) -> int:
     marked = ans.passage[:ans.passage_start] + "**" + ans.text + "**" + ans.passage[ans.passage_end:]
     print(f"Answer: {ans.text}")
     print(f"Confidence: {ans.confidence:.2f}")
-    print(f"Source: {ans.article_title} ({ans.source or ans.article_id})")
+    print(f"Source: {ans.article_title} ({ans.source or ans.article_id}){dated(ans.published)}")
     print(f"Passage: {' '.join(marked.split())}")
     if ans.alternatives:
         print("Alternatives: " + "; ".join(f"{a.text} ({a.confidence:.2f})" for a in ans.alternatives))
+    if ans.other_articles:
+        print("Other articles:")
+        for other in ans.other_articles:
+            print(f"  {other.text} ({other.confidence:.2f}): " + "; ".join(
+                f"{c.title}{dated(c.published)}" for c in other.articles))
     print(f"({ans.timings_ms['total']:.0f} ms)")
     return 0
+
+
+def dated(published: str | None) -> str:
+    return f", {published[:10]}" if published else ""
 
 
 def cmd_eval(assistant: Assistant, args) -> int:

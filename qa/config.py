@@ -113,6 +113,17 @@ class Config:
     null_margin_threshold: float | None = None
     confidence_a: float | None = None
     confidence_b: float | None = None
+    # News: other articles' own answers under the main one (newest first, up to this many; 0: off; reading
+    # them costs nothing on undated corpora, pipeline.py), and whether a question asking for the latest
+    # ("now", "so far", a range ending today) takes the newest article's answer (benchmarks/bench_news.py).
+    other_articles: int = 3
+    prefer_latest: bool = False
+    # Articles from the web (qa/web.py): addresses on the server's own network are refused unless allowed.
+    allow_private_urls: bool = field(default_factory=lambda: os.environ.get("QA_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
+    fetch_timeout: float = 15.0  # seconds per request (connect, and each read)
+    fetch_max_redirects: int = 5
+    feed_max_articles: int = 200  # pages fetched from one feed or sitemap
+    user_agent: str = "qa-articles/0.1 (offline question answering over articles; +https://pypi.org/project/qa-articles/)"
     # Follow-ups: the previous turn is kept as context only when it raises the reader's margin this much.
     follow_up_gain: float = 1.5  # logits; chosen on the labelled set in tests/data/followups/
     # Ray (docs/scaling.md): the build's embedder actors and the answering service's replicas.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 STOPWORDS = "en"
 FIELD_ID, FIELD_TEXT = "chunk_id", "text"
@@ -110,15 +110,21 @@ class LexicalReader:
         hits = self.searcher.search(tantivy.Query.all_query(), total, count=False).hits
         return sum(self.visible(int(self.searcher.doc(a)[FIELD_ID][0])) for _, a in hits)
 
-    def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk_id, bm25 score) best first; unknown terms and stopwords match nothing."""
+    def search(self, query: str, k: int, allowed: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """(chunk_id, bm25 score) best first; unknown terms and stopwords match nothing.
+
+        `allowed` (chunk ids, a date filter) is a required clause of the query, so tantivy skips the rest.
+        """
         import tantivy
 
         terms = sorted(set(tokenize([query])[0]))
-        if not terms or k <= 0:
+        if not terms or k <= 0 or allowed is not None and not len(allowed):
             return []
         q = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, FIELD_TEXT, t))
                                          for t in terms])
+        if allowed is not None:
+            q = tantivy.Query.boolean_query([(tantivy.Occur.Must, q), (tantivy.Occur.Must, tantivy.Query.term_set_query(
+                self.schema, FIELD_ID, [int(c) for c in allowed]))])
         fetch = k
         while True:  # over-fetch until k visible hits, or the matches run out
             hits = self.searcher.search(q, fetch, count=False).hits

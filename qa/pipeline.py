@@ -1,7 +1,9 @@
 """The `answer()` API: retrieve passages, read spans, decide whether the articles hold an answer."""
 from __future__ import annotations
 
+import datetime
 import logging
+import re
 import threading
 import time
 from dataclasses import replace
@@ -11,11 +13,12 @@ from typing import Iterable
 from .articles import LoadResult, load_paths
 from .calibration import Calibration
 from .config import Config
+from .dates import DateError, DateRange
 from .embedding import Embedder, model_id
 from .indexing import Encoder, IndexReport, Indexer, ensure_index
-from .reader import Decoding, Reader
+from .reader import Decoding, Reader, best_per_article, decode, normalize, ranks_of
 from .retrieval import Retriever
-from .schema import Alternative, Answer, Article, Chunk, Passage, PassageRef, Span
+from .schema import Alternative, Answer, Article, ArticleAnswer, Chunk, Citation, Passage, PassageRef, Span
 from .store import ArticleInfo, IndexMissing, Snapshot, manifest_version
 
 
@@ -117,30 +120,52 @@ class Assistant:
         self.reader.candidates("When does the ferry leave?", [passage], self.config.max_answer_tokens)
 
     # Questions.
-    def search(self, query: str, k: int | None = None) -> list[Passage]:
+    def search(self, query: str, k: int | None = None, *, since: object = None, until: object = None) -> list[Passage]:
+        """The top-k passages for `query`, of articles published `since`..`until` (days, inclusive) when given."""
         query = validate_question(query, self.config.max_question_chars)
         k = validate_k(self.config.k if k is None else k, self.config.max_k)
-        return self.retriever.run(self._nonempty_snapshot(), query, k)
+        return self.retriever.run(self._nonempty_snapshot(), query, k, date_range(since, until))
 
-    def answer(self, question: str, *, k: int | None = None, query: str | None = None) -> Answer:
-        """Answer `question`; `query` (default: the question) is what retrieval searches for."""
+    def answer(self, question: str, *, k: int | None = None, query: str | None = None, since: object = None,
+               until: object = None) -> Answer:
+        """Answer `question`; `query` (default: the question) is what retrieval searches for, and `since` /
+        `until` keep to articles published in that range (undated ones are left out, and counted)."""
         _ = (self.reader, self.embedder)  # load models first: timings measure answering only
         t0 = time.perf_counter()
         question = validate_question(question, self.config.max_question_chars)
         query = validate_question(query, self.config.max_question_chars) if query else question
         k = validate_k(self.config.k if k is None else k, self.config.max_k)
-        passages = self.retriever.run(self._nonempty_snapshot(), query, k)
+        dates = date_range(since, until)
+        snapshot = self._nonempty_snapshot()
+        passages = self.retriever.run(snapshot, query, k, dates)
         t1 = time.perf_counter()
-        result = self.read(question, query, passages)
+        result = self.read(question, query, passages, dates)
+        if dates is not None:
+            result = replace(result, since=dates.since, until=dates.until, undated_excluded=snapshot.undated_articles())
         return replace(result, timings_ms={"retrieve": round((t1 - t0) * 1000, 1), "read": result.timings_ms["read"],
                                            "total": round((time.perf_counter() - t0) * 1000, 1)})
 
-    def read(self, question: str, query: str, passages: list[Passage]) -> Answer:
-        """Pick the answer span from already retrieved passages (or decide there is none)."""
+    def read(self, question: str, query: str, passages: list[Passage], dates: DateRange | None = None) -> Answer:
+        """Pick the answer span from already retrieved passages (or decide there is none).
+
+        Adaptive reading may stop after the top passages; dated articles further down are still read when
+        other articles' answers are wanted (news: what each article said, and when).
+        """
         t0 = time.perf_counter()
-        spans = self.reader.run(question, passages, self.config.n_alternatives + 1, self.decoding)
-        result = self._compose(question, query, passages, spans)
+        decoding, ranks = self.decoding, ranks_of(passages)
+        spans = self.reader.read(question, passages, decoding, self._other_passages(passages))
+        best = decode(spans, ranks, decoding, self.config.n_alternatives + 1)
+        per_article = best_per_article(spans, ranks, decoding) if self.config.other_articles > 0 else []
+        result = self._compose(question, query, passages, best, per_article, dates)
         return replace(result, timings_ms={"read": round((time.perf_counter() - t0) * 1000, 1)})
+
+    def _other_passages(self, passages: list[Passage]) -> list[Passage]:
+        """Passages of dated articles that adaptive reading would skip: other versions of a story."""
+        first = self.config.read_first
+        if self.config.other_articles <= 0 or first <= 0:
+            return []
+        seen = {p.article.id for p in passages[:first]}
+        return [p for p in passages[first:] if p.article.published and p.article.id not in seen]
 
     @property
     def calibration(self) -> Calibration:
@@ -162,7 +187,8 @@ class Assistant:
                              f"(or in the chat's Articles tab)")
         return snap
 
-    def _compose(self, question: str, query: str, passages: list[Passage], spans: list[Span]) -> Answer:
+    def _compose(self, question: str, query: str, passages: list[Passage], spans: list[Span],
+                 per_article: list[Span], dates: DateRange | None) -> Answer:
         by_chunk = {p.chunk_id: p for p in passages}
         shown = tuple(passage_ref(p) for p in passages)
         best = spans[0] if spans else None
@@ -172,15 +198,30 @@ class Assistant:
             return Answer(question=question, text="", found=False, confidence=round(conf, 4), passages=shown,
                           query=query, reader_score=best.score if best else 0.0,
                           null_score=best.null_score if best else 0.0)
+        answering = [s for s in per_article if s.margin > calibration.null_margin_threshold]
+        latest = self._latest(question, dates, answering, by_chunk)
+        if latest is not None and latest.article_id != best.article_id:
+            spans = [latest] + [s for s in spans if s != latest]
+            best = latest
         p = by_chunk[best.chunk_id]
         alternatives = sorted((alternative(s, by_chunk[s.chunk_id], round(calibration.confidence(s.margin), 4))
-                               for s in spans[1:]), key=lambda a: -a.confidence)
+                               for s in spans[1:self.config.n_alternatives + 1]), key=lambda a: -a.confidence)
+        others = other_articles([s for s in answering if s.article_id != best.article_id], by_chunk, calibration,
+                                self.config.other_articles)
         return Answer(question=question, text=best.text, found=True, confidence=round(calibration.confidence(best.margin), 4),
                       article_id=p.article.id, article_title=p.article.title, source=p.article.source,
                       published=p.article.published, start=best.start, end=best.end, passage=p.chunk.text,
                       passage_start=best.passage_start, passage_end=best.passage_end, retrieval_score=p.score,
                       reader_score=best.score, null_score=best.null_score, alternatives=tuple(alternatives),
-                      passages=shown, query=query)
+                      passages=shown, query=query, other_articles=others)
+
+    def _latest(self, question: str, dates: DateRange | None, answering: list[Span],
+                by_chunk: dict[int, Passage]) -> Span | None:
+        """With `Config.prefer_latest`: the newest article's answer when the question asks for the latest."""
+        if not self.config.prefer_latest or not asks_for_latest(question, dates):
+            return None
+        dated = [s for s in answering if by_chunk[s.chunk_id].article.published]
+        return max(dated, key=lambda s: (by_chunk[s.chunk_id].article.published, s.score), default=None)
 
     # Articles.
     def indexer(self, encoder: Encoder | None = None) -> Indexer:
@@ -208,6 +249,43 @@ class Assistant:
         return self.snapshot().articles()
 
 
+def date_range(since: object, until: object) -> DateRange | None:
+    try:
+        return DateRange.of(since, until)
+    except DateError as err:
+        raise QuestionError(str(err)) from err
+
+
+LATEST = re.compile(r"\b(?:now|latest|currently|current|so far|most recent|as of today|today)\b", re.I)
+
+
+def asks_for_latest(question: str, dates: DateRange | None) -> bool:
+    """ "How many have died so far?", or a date range that ends today."""
+    return bool(LATEST.search(question)) or bool(dates and dates.until and dates.until >= datetime.date.today().isoformat())
+
+
+def other_articles(spans: list[Span], by_chunk: dict[int, Passage], calibration: Calibration,
+                   limit: int) -> tuple[ArticleAnswer, ...]:
+    """Other articles' own answers (each already past the threshold), equal ones merged; newest first."""
+    groups: dict[str, list[tuple[Span, Citation]]] = {}
+    for s in spans:
+        a = by_chunk[s.chunk_id].article
+        groups.setdefault(normalize(s.text), []).append(
+            (s, Citation(a.id, a.title, a.source, a.published, s.start, s.end, s.chunk_id,
+                         round(calibration.confidence(s.margin), 4))))
+    answers = []
+    for members in groups.values():
+        cites = newest_first(c for _, c in members)
+        text = max(members, key=lambda m: m[0].score)[0].text  # as its most confident article words it
+        answers.append(ArticleAnswer(text, max(c.confidence for c in cites), cites[0].published, tuple(cites)))
+    return tuple(newest_first(answers)[:limit])
+
+
+def newest_first(items):
+    """Citations or answers: dated before undated, newest first, then the more confident (sorts are stable)."""
+    return sorted(sorted(items, key=lambda x: -x.confidence), key=lambda x: x.published or "", reverse=True)
+
+
 def passage_ref(p: Passage) -> PassageRef:
     return PassageRef(p.chunk_id, p.article.id, p.article.title, p.article.source, p.chunk.text, p.chunk.start,
                       p.chunk.end, round(p.score, 5), p.rank, p.article.published)
@@ -231,8 +309,9 @@ def default_assistant() -> Assistant:
         return _default
 
 
-def answer(question: str, *, k: int | None = None, query: str | None = None) -> Answer:
+def answer(question: str, *, k: int | None = None, query: str | None = None, since: object = None,
+           until: object = None) -> Answer:
     """Answer from the default index (built from `seeds/` on first use); models load once."""
     assistant = default_assistant()
     assistant.ensure_index()
-    return assistant.answer(question, k=k, query=query)
+    return assistant.answer(question, k=k, query=query, since=since, until=until)

@@ -70,22 +70,28 @@ class Reader:
         self.device = device
         self.max_length, self.stride = max_length, stride
 
-    def run(self, question: str, passages: list[Passage], n_best: int, decoding: Decoding) -> list[Span]:
-        """Answer spans from all passages, best first, overlaps and duplicates merged (see `decode`).
+    def run(self, question: str, passages: list[Passage], n_best: int, decoding: Decoding,
+            also: list[Passage] = ()) -> list[Span]:
+        """Answer spans from the passages read (see `read`), best first, overlaps and duplicates merged."""
+        return decode(self.read(question, passages, decoding, also), ranks_of(passages), decoding, n_best)
+
+    def read(self, question: str, passages: list[Passage], decoding: Decoding, also: list[Passage] = ()) -> list[Span]:
+        """Every candidate span of the passages read, undecoded.
 
         With `decoding.decisive_margin` set, the top `decoding.read_first` passages are read first and the
         rest only when the best margin so far is below it (adaptive reading; each passage is read once).
+        `also` are passages read even after a decisive margin (other articles' answers, pipeline.py).
         """
-        ranks = {p.chunk_id: p.rank for p in passages}
         first = decoding.read_first
         if decoding.decisive_margin is not None and 0 < first < len(passages):
             spans = self.candidates(question, passages[:first], decoding.max_answer_tokens)
-            best = decode(spans, ranks, decoding, n_best)
+            best = decode(spans, ranks_of(passages), decoding, 1)
             if best and best[0].margin >= decoding.decisive_margin:
-                return best
-            spans += self.candidates(question, passages[first:], decoding.max_answer_tokens)
-            return decode(spans, ranks, decoding, n_best)
-        return decode(self.candidates(question, passages, decoding.max_answer_tokens), ranks, decoding, n_best)
+                read = {p.chunk_id for p in passages[:first]}
+                extra = [p for p in also if p.chunk_id not in read]
+                return spans + (self.candidates(question, extra, decoding.max_answer_tokens) if extra else [])
+            return spans + self.candidates(question, passages[first:], decoding.max_answer_tokens)
+        return self.candidates(question, passages, decoding.max_answer_tokens)
 
     def candidates(self, question: str, passages: list[Passage], max_answer_tokens: int) -> list[Span]:
         """Every candidate span of every window, unranked and without the rank prior (one batched pass)."""
@@ -151,6 +157,19 @@ def decode(spans: list[Span], ranks: dict[int, int], decoding: Decoding, n_best:
               for s in spans if s.chunk_id in ranks]
     scored = sorted(scored, key=lambda s: -s.score)[:NESTED_POOL]
     return merge(prefer_nested(scored, decoding.nested_margin), n_best)
+
+
+def ranks_of(passages: list[Passage]) -> dict[int, int]:
+    return {p.chunk_id: p.rank for p in passages}
+
+
+def best_per_article(spans: list[Span], ranks: dict[int, int], decoding: Decoding) -> list[Span]:
+    """Each article's own best span (decoded within the article alone), best first."""
+    by_article: dict[str, list[Span]] = {}
+    for span in spans:
+        by_article.setdefault(span.article_id, []).append(span)
+    best = [decode(group, ranks, decoding, 1) for group in by_article.values()]
+    return sorted((b[0] for b in best if b), key=lambda s: -s.score)
 
 
 def rank_prior(rank: int, weight: float) -> float:

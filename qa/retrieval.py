@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .config import RetrievalMode
+from .dates import DateRange
 from .embedding import Embedder
 from .schema import Passage
 from .store import Snapshot
@@ -18,23 +21,27 @@ class Retriever:
     rrf_k: int
     pool: int  # candidates taken from each ranking before fusion
 
-    def run(self, snapshot: Snapshot, query: str, k: int) -> list[Passage]:
+    def run(self, snapshot: Snapshot, query: str, k: int, dates: DateRange | None = None) -> list[Passage]:
+        """The top-k passages; with `dates`, only of articles published in the range (filtered in the indexes)."""
         if k <= 0:
             raise ValueError(f"k must be a positive number of passages, got {k}")
-        ranked = self.rank(snapshot, query, k)
+        allowed = None if dates is None else snapshot.chunk_ids_in(dates)
+        ranked = self.rank(snapshot, query, k, allowed)
         found = snapshot.chunks([cid for cid, _ in ranked])
         return [Passage(cid, *found[cid], score=score, rank=rank)
                 for rank, (cid, score) in enumerate(((c, s) for c, s in ranked if c in found), 1)]
 
-    def rank(self, snapshot: Snapshot, query: str, k: int) -> list[tuple[int, float]]:
-        """(chunk_id, score) best first."""
+    def rank(self, snapshot: Snapshot, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk_id, score) best first, among the `allowed` chunk ids when given."""
         mode = RetrievalMode(self.mode)
         if mode is RetrievalMode.BM25:
-            return snapshot.lexical.search(query, k)
-        dense = snapshot.search(self.embedder.encode([query])[0], max(k, self.pool))
+            return snapshot.lexical.search(query, k, allowed)
+        if allowed is not None and not len(allowed):
+            return []
+        dense = snapshot.search(self.embedder.encode([query])[0], max(k, self.pool), allowed)
         if mode is RetrievalMode.DENSE:
             return dense[:k]
-        lexical = snapshot.lexical.search(query, max(k, self.pool))
+        lexical = snapshot.lexical.search(query, max(k, self.pool), allowed)
         return reciprocal_rank_fusion([dense, lexical], self.rrf_k)[:k]
 
 

@@ -14,8 +14,10 @@ class Article:
     title: str
     text: str
     source: str = ""  # url or file path
-    published: str | None = None
+    published: str | None = None  # ISO 8601 (qa/dates.py)
     content_hash: str = ""
+    author: str = ""
+    site: str = ""  # the publication's name, from the page's metadata
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,34 @@ class Alternative:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """One article that gives an answer: where in it, when it was published, and how sure the reader is."""
+
+    article_id: str
+    title: str
+    source: str
+    published: str | None
+    start: int  # offsets of the answer in the article text
+    end: int
+    chunk_id: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ArticleAnswer:
+    """An answer that other articles give: equal after normalization, so it is listed once with each of them."""
+
+    text: str
+    confidence: float  # the highest of its articles'
+    published: str | None  # the newest of its articles'
+    articles: tuple[Citation, ...]  # newest first
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ArticleAnswer":
+        return cls(**{**data, "articles": tuple(Citation(**c) for c in data.get("articles", ()))})
+
+
+@dataclass(frozen=True)
 class Answer:
     """What `answer()` returns; `found` is False when the articles do not hold the answer."""
 
@@ -128,6 +158,10 @@ class Answer:
     alternatives: tuple[Alternative, ...] = ()  # by confidence, highest first
     passages: tuple[PassageRef, ...] = ()  # the passages read, best first
     query: str = ""  # the query actually used for retrieval (differs for follow-ups)
+    other_articles: tuple[ArticleAnswer, ...] = ()  # what other articles answer, newest first
+    since: str | None = None  # the date filter retrieval applied (published days, inclusive)
+    until: str | None = None
+    undated_excluded: int = 0  # articles without a date that the date filter left out
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -139,6 +173,7 @@ class Answer:
         data = asdict(self)
         data["alternatives"] = list(data["alternatives"])
         data["passages"] = list(data["passages"])
+        data["other_articles"] = [{**o, "articles": list(o["articles"])} for o in data["other_articles"]]
         return data
 
     def to_json(self, **kwargs) -> str:
@@ -147,7 +182,8 @@ class Answer:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Answer":
         return cls(**{**data, "alternatives": tuple(Alternative(**a) for a in data.get("alternatives", ())),
-                      "passages": tuple(PassageRef(**p) for p in data.get("passages", ()))})
+                      "passages": tuple(PassageRef(**p) for p in data.get("passages", ())),
+                      "other_articles": tuple(ArticleAnswer.from_dict(o) for o in data.get("other_articles", ()))})
 
     @classmethod
     def from_json(cls, text: str) -> "Answer":

@@ -1,6 +1,6 @@
 """`qa serve`: the answer pipeline as Ray Serve replicas behind one HTTP JSON API.
 
-    POST /answer  {"question": ..., "k": 6, "query": null}  -> the `Answer` JSON
+    POST /answer  {"question": ..., "k": 6, "query": null, "since": "2026-11-01", "until": null}  -> the `Answer` JSON
     GET  /health                                            -> {"status": "ok", "articles": ..., ...}
 
 Each replica is an `Assistant` with its own read-only snapshot; like any Assistant it reopens the index
@@ -32,6 +32,8 @@ class AnswerRequest(BaseModel):
     question: str
     k: int | None = None
     query: str | None = None
+    since: str | None = None  # published days, inclusive (YYYY-MM-DD)
+    until: str | None = None
 
 
 @serve.deployment(name="answer")
@@ -47,7 +49,8 @@ class AnswerService:
     @api.post("/answer")
     def answer(self, request: AnswerRequest) -> JSONResponse:
         try:
-            result = self.assistant.answer(request.question, k=request.k, query=request.query)
+            result = self.assistant.answer(request.question, k=request.k, query=request.query, since=request.since,
+                                           until=request.until)
         except QuestionError as err:
             return self.error(400, "question", err)
         except IndexEmpty as err:

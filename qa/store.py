@@ -36,6 +36,7 @@ from .lexical import LexicalIndex
 from .manifest import (FORMAT_VERSION, ID_SCHEME, MANIFEST, IndexCorrupt, IndexMismatch, IndexMissing,  # noqa: F401
                        IndexNeedsMigration, IndexProblem, Manifest, SegmentInfo, fsync_dir, fsync_tree,
                        read_manifest, write_manifest)
+from .dates import DateRange
 from .schema import Article, ArticleMeta, Chunk
 
 META = "meta.sqlite"
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, doc INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
 """
+# Columns added after format 2 shipped: a writer adds them to an older meta.sqlite, readers read NULL until then.
+ADDED_COLUMNS = {"author": "TEXT", "site": "TEXT"}
+ADDED_INDEXES = "CREATE INDEX IF NOT EXISTS articles_published ON articles(published);"
 LIVE = "a.added_version <= :v AND (a.removed_version IS NULL OR a.removed_version > :v)"
 
 
@@ -73,6 +77,12 @@ def connect(index_dir: Path, readonly: bool) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(articles)")}
+    for name, kind in ADDED_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE articles ADD COLUMN {name} {kind}")
+    db.executescript(ADDED_INDEXES)
+    db.commit()
     return db
 
 
@@ -160,13 +170,18 @@ class Snapshot:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk_id, inner product) best first over every segment; tombstoned chunks never come back."""
+    def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk_id, inner product) best first over every segment; tombstoned chunks never come back.
+
+        `allowed` (chunk ids) restricts the search inside FAISS (a date filter), so nothing else is scored.
+        """
         hits: list[tuple[int, float]] = []
+        if allowed is not None and not len(allowed):
+            return hits
         for _, segment in self.segments:
             fetch = k
             while True:  # over-fetch past tombstones
-                scores, ids = segment.search(vector, fetch)
+                scores, ids = segment.search(vector, fetch, allowed)
                 live = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0 and self.visible(int(i))]
                 if len(live) >= k or fetch >= segment.count:
                     break
@@ -190,9 +205,25 @@ class Snapshot:
         return out
 
     def article(self, article_id: str) -> Article | None:
-        rows = self._query(f"SELECT a.id, a.title, a.text, a.source, a.published, a.content_hash FROM articles a "
-                           f"WHERE a.id = :id AND {LIVE}", {"id": article_id})
-        return Article(rows[0][0], rows[0][1], rows[0][2], rows[0][3] or "", rows[0][4], rows[0][5]) if rows else None
+        have = {row[1] for row in self._query("PRAGMA table_info(articles)")}
+        extra = ", ".join(f"a.{c}" if c in have else "NULL" for c in ADDED_COLUMNS)
+        rows = self._query(f"SELECT a.id, a.title, a.text, a.source, a.published, a.content_hash, {extra} "
+                           f"FROM articles a WHERE a.id = :id AND {LIVE}", {"id": article_id})
+        if not rows:
+            return None
+        aid, title, text, source, published, chash, author, site = rows[0]
+        return Article(aid, title, text, source or "", published, chash, author or "", site or "")
+
+    def chunk_ids_in(self, dates: DateRange) -> np.ndarray:
+        """The live chunk ids of articles published in the range (what a date-filtered search may return)."""
+        where, args = dates.sql("a.published")
+        rows = self._query(f"SELECT c.id FROM articles a JOIN chunks c ON c.doc = a.doc WHERE {where} AND {LIVE}", args)
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        return ids[[self.visible(int(i)) for i in ids]] if len(ids) else ids
+
+    def undated_articles(self) -> int:
+        """Live articles without a published date (a date filter leaves them out, and says so)."""
+        return int(self._query(f"SELECT COUNT(*) FROM articles a WHERE a.published IS NULL AND {LIVE}", {})[0][0])
 
     def articles(self) -> list[ArticleInfo]:
         rows = self._query(f"SELECT a.id, a.title, a.source, a.published, COUNT(c.id), a.added_at FROM articles a "
@@ -327,9 +358,10 @@ class Transaction:
 
     def put_article(self, article: Article, chunks: list[Chunk]) -> list[int]:
         cur = self.db.execute(
-            "INSERT INTO articles (id, title, text, source, published, content_hash, added_at, added_version) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (article.id, article.title, article.text, article.source,
-                                                article.published, article.content_hash, time.time(), self.version))
+            "INSERT INTO articles (id, title, text, source, published, content_hash, added_at, added_version, author, "
+            "site) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (article.id, article.title, article.text, article.source, article.published, article.content_hash,
+             time.time(), self.version, article.author or None, article.site or None))
         self.articles_delta += 1
         ids = list(range(self.next_id, self.next_id + len(chunks)))
         self.db.executemany('INSERT INTO chunks (id, doc, position, start, "end") VALUES (?, ?, ?, ?, ?)',

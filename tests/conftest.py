@@ -38,7 +38,8 @@ def seed_text() -> str:
     return (SEEDS / SEED_ID).read_text(encoding="utf-8")
 
 
-MODEL_FIXTURES = {"seed_index", "assistant", "fresh", "news", "server", "embedder", "chunker", "ray_cluster"}
+MODEL_FIXTURES = {"seed_index", "assistant", "fresh", "news", "server", "embedder", "chunker", "ray_cluster",
+                  "story"}
 
 
 def pytest_collection_modifyitems(items):

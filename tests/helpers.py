@@ -19,13 +19,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(args: list[str], log: Path, timeout: float = 240) -> tuple[subprocess.Popen, str]:
+def start_app(args: list[str], log: Path, timeout: float = 240, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Run app.py with `args` on a free port on 127.0.0.1 and wait until it answers HTTP.
 
     A server that exits before then raises with its log, so a crash is never mistaken for slowness.
     """
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     handle = open(log, "w")
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *map(str, args)],
                             stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=ROOT)

@@ -19,7 +19,8 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
     articles = tmp / "articles"
     shutil.copytree(SEEDS, articles)
-    proc, url = start_app(["--index", tmp / "index", "--articles", articles], tmp / "server.log")
+    proc, url = start_app(["--index", tmp / "index", "--articles", articles], tmp / "server.log",
+                          env={"QA_ALLOW_PRIVATE_URLS": "1"})  # the news site of test_news_from_a_feed is on loopback
     yield url, tmp
     stop(proc)
 
@@ -111,3 +112,51 @@ def test_api_errors_say_what_is_wrong(server, question, k, message):
     with pytest.raises(Exception) as err:
         Client(url, verbose=False).predict(question, k, api_name="/answer")
     assert message in str(err.value) and "upstream" not in str(err.value)
+
+
+def test_news_from_a_feed_with_dates_and_other_articles(server, tmp_path):
+    """Add a feed in the Articles tab, ask for the toll, see each article's figure and date; then a date range."""
+    from news_site import STORY, serve
+    from playwright.sync_api import sync_playwright
+
+    url, tmp = server
+    site = serve()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.goto(url)
+            page.get_by_role("tab", name="Articles").click()
+            page.locator("#url textarea").fill(site.url("/feed.xml"))
+            page.locator("#url-kind").get_by_text("RSS/Atom feed").click()
+            page.locator("#add-url").click()
+            page.wait_for_function("() => document.querySelector('#status').innerText.includes('3 added')",
+                                   timeout=90_000)
+            table = page.locator("#articles").inner_text()
+            assert all(title in table and published in table for _, published, _, title, _ in STORY)
+
+            page.get_by_role("tab", name="Chat").click()
+            page.locator("#question textarea").fill("How many people were killed in the Riverton floods?")
+            page.locator("#ask").click()
+            page.wait_for_function("() => document.querySelector('#chat').innerText.includes('Other articles')",
+                                   timeout=60_000)
+            reply = page.locator("#chat .message-row, #chat .message").last.inner_text()
+            assert "2026-11-05" in reply and "2026-11-03" in reply and "2026-11-02" in reply
+            others = page.locator("#chat details[open]", has_text="Other articles").last
+            assert others.locator("a").first.get_attribute("href").startswith(site.base)  # linked to the article
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "news.png"), full_page=True)
+
+            page.locator("#dates").get_by_text("Date range (published)").click()
+            page.locator("#until input").fill("2026-11-04")
+            page.locator("#until input").press("Enter")
+            page.locator("#question textarea").fill("How many people were killed in the Riverton floods?")
+            page.locator("#ask").click()
+            page.wait_for_function("() => document.querySelector('#chat').innerText.includes('until 2026-11-04')",
+                                   timeout=60_000)
+            reply = page.locator("#chat .message-row, #chat .message").last.inner_text()
+            assert "article without a date left out" in reply and "2026-11-05" not in reply
+            page.screenshot(path=str(OUTPUT / "news-until.png"), full_page=True)
+            browser.close()
+    finally:
+        site.stop()

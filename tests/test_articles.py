@@ -201,3 +201,49 @@ def test_a_broken_html_extractor_is_one_error_line(tmp_path, monkeypatch):
     result = load_paths([tmp_path], tmp_path, LIMIT)
     assert [a.id for a in result.articles] == ["note.txt"]
     assert len(result.errors) == 1 and result.errors[0].startswith("page.html: cannot read HTML")
+
+
+def test_markdown_front_matter_gives_title_date_url_and_author(tmp_path):
+    (tmp_path / "flood.md").write_text("---\ntitle: Riverton flood toll rises to 19\ndate: 2026-11-03\n"
+                                       "url: https://herald.example/flood-19\nauthor: [Ana Ruiz, Li Wei]\n---\n"
+                                       "The death toll from the Riverton floods rose to 19 on Monday.\n")
+    result = load_one(tmp_path / "flood.md")
+    [article] = result.articles
+    assert (article.title, article.published, article.source, article.author) == (
+        "Riverton flood toll rises to 19", "2026-11-03", "https://herald.example/flood-19", "Ana Ruiz, Li Wei")
+    assert article.text.startswith("The death toll") and "---" not in article.text  # offsets point into the body
+    assert result.warnings == []
+
+
+@pytest.mark.parametrize("head,published", [
+    ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2026-11-02T08:30:00Z"}</script>',
+     "2026-11-02"),
+    ('<meta property="article:published_time" content="2026-11-03T09:15:00Z">', "2026-11-03"),
+])
+def test_html_dates_from_json_ld_and_meta_tags(tmp_path, head, published):
+    body = "<p>" + "The river rose overnight and the water reached the town square before dawn. " * 3 + "</p>"
+    (tmp_path / "a.html").write_text(f"<html><head><title>Flood</title>{head}</head><body><article>{body}"
+                                     f"</article></body></html>")
+    assert load_one(tmp_path / "a.html").articles[0].published == published
+
+
+def test_an_unreadable_date_is_a_warning_naming_the_file_and_the_article_is_kept(tmp_path):
+    (tmp_path / "a.md").write_text("---\ntitle: Soon\ndate: sometime next week\n---\nThe bridge opens soon.\n")
+    (tmp_path / "b.jsonl").write_text(json.dumps({"text": "Ferries run daily.", "published": "Nov 2026"}) + "\n")
+    result = load_paths([tmp_path], tmp_path, LIMIT)
+    assert [a.published for a in result.articles] == [None, None] and result.errors == []
+    assert result.warnings == ["a.md: unreadable date 'sometime next week'; kept without a date",
+                               "b.jsonl:1: incomplete date 'Nov 2026' (needs year, month and day); kept without a date"]
+
+
+def test_a_date_is_normalized_and_a_new_date_is_a_change():
+    a = make_article("Ferries run daily.", id="a", published="Thu, 05 Nov 2026 10:00:00 GMT")
+    assert a.published == "2026-11-05T10:00:00+00:00"
+    assert make_article("Ferries run daily.", id="a", published="2026-11-06").content_hash != a.content_hash
+    assert make_article("Ferries run daily.", id="a").content_hash == make_article("Ferries run daily.", id="a").content_hash
+
+
+def test_bad_front_matter_is_one_error_line(tmp_path):
+    (tmp_path / "a.md").write_text("---\ntitle: [unclosed\n---\nText.\n")
+    result = load_one(tmp_path / "a.md")
+    assert result.articles == [] and len(result.errors) == 1 and "front matter that is not valid YAML" in result.errors[0]

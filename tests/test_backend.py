@@ -11,12 +11,13 @@ from qa import Config
 from qa.backend import BackendError, RemoteAssistant
 from qa.chat import ask
 from qa.pipeline import IndexEmpty, QuestionError
-from qa.schema import Answer
+from qa.schema import Answer, ArticleAnswer, Citation
 from qa.store import IndexProblem
 
 ANSWER = Answer(question="Where?", text="Bakhmut", found=True, confidence=0.84, article_id="a.txt",
                 article_title="A", source="a.txt", start=3, end=10, passage="Up Bakhmut way", passage_start=3,
-                passage_end=10)
+                passage_end=10, since="2026-11-01", other_articles=(ArticleAnswer("Soledar", 0.7, "2026-11-03", (
+                    Citation("b.html", "B", "https://b.example/b", "2026-11-03", 5, 12, 7, 0.7),)),))
 
 
 @pytest.fixture
@@ -50,8 +51,10 @@ def stand_in():
 def test_answers_come_back_as_typed_answers(stand_in, tmp_path):
     url, state = stand_in
     remote = RemoteAssistant(url, Config().with_(index_dir=tmp_path / "index"))
-    assert remote.answer("Where?", k=4, query="Where now?") == ANSWER
-    assert state["sent"][-1] == ("POST", "/answer", {"question": "Where?", "k": 4, "query": "Where now?"})
+    answer = remote.answer("Where?", k=4, query="Where now?", since="2026-11-01")
+    assert answer == ANSWER and isinstance(answer.other_articles[0].articles[0], Citation)  # typed, not dicts
+    assert state["sent"][-1] == ("POST", "/answer", {"question": "Where?", "k": 4, "query": "Where now?",
+                                                     "since": "2026-11-01", "until": None})
 
 
 @pytest.mark.parametrize("kind,error", [("question", QuestionError), ("empty", IndexEmpty), ("index", IndexProblem)])

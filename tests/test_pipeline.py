@@ -1,6 +1,6 @@
 import pytest
 
-from qa import Answer
+from qa import Answer, Assistant, Config
 from qa.store import IndexMissing
 
 SEED_QUESTIONS = {
@@ -79,3 +79,30 @@ def test_question_in_another_script_is_answered_or_refused_cleanly(assistant):
 def test_empty_index_says_run_build(fresh):
     with pytest.raises(IndexMissing, match="qa build"):
         fresh.answer("Anything?")
+
+
+def test_other_articles_merge_equal_answers_drop_weak_ones_and_list_newest_first(tmp_path):
+    """`_compose` alone (no model): each other article's own best span, past the threshold, merged by text."""
+    from qa.schema import ArticleMeta, Chunk, Passage, Span
+
+    assistant = Assistant(Config().with_(index_dir=tmp_path / "index"))
+    threshold = assistant.calibration.null_margin_threshold
+    meta = {"a": ("A", "2026-11-05"), "b": ("B", "2026-11-03"), "c": ("C", "2026-11-04"), "d": ("D", None),
+            "e": ("E", None)}
+    passages = [Passage(i, Chunk(aid, 0, 0, 20, "officials said 23 19"), ArticleMeta(aid, title, f"https://x/{aid}", date),
+                        1.0, i) for i, (aid, (title, date)) in enumerate(meta.items(), 1)]
+
+    def span(cid, text, margin):
+        return Span(text, 0, len(text), 0, len(text), margin, 0.0, cid, passages[cid - 1].article.id)
+
+    best = [span(1, "23", threshold + 9), span(2, "19", threshold + 5), span(3, "the 19", threshold + 6),
+            span(4, "20", threshold - 1), span(5, "17", threshold + 1)]
+    answer = assistant._compose("How many?", "How many?", passages, best, best, None)
+    assert answer.text == "23" and answer.published == "2026-11-05"
+    assert [o.text for o in answer.other_articles] == ["the 19", "17"]  # D is below the threshold; dated first
+    merged = answer.other_articles[0]
+    assert [c.article_id for c in merged.articles] == ["c", "b"] and merged.published == "2026-11-04"
+    assert merged.confidence == max(c.confidence for c in merged.articles)
+    assert Assistant(assistant.config.with_(other_articles=1))._compose(
+        "How many?", "How many?", passages, best, best, None).other_articles == answer.other_articles[:1]
+    assert Answer.from_json(answer.to_json()) == answer

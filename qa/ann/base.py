@@ -35,13 +35,20 @@ class DenseIndex(ABC):
         ids = np.asarray(list(ids), dtype=np.int64)
         return int(self.index.remove_ids(ids)) if len(ids) else 0
 
-    def search(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids) best first; ids of -1 are empty slots."""
+    def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) best first; ids of -1 are empty slots. With `allowed`, only those ids are scored."""
         k = min(k, self.count)
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+        params = None if allowed is None else self.filtered(allowed)
+        scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
         return scores[0], ids[0]
+
+    def filtered(self, allowed: np.ndarray):
+        """FAISS search parameters that skip every id not in `allowed` (exact for a flat index)."""
+        import faiss
+
+        return faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
 
     @abstractmethod
     def ids(self) -> np.ndarray:

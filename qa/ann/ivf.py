@@ -59,6 +59,14 @@ class IvfIndex(DenseIndex):
     def set_probes(self, nprobe: int) -> None:
         self.index.nprobe = max(1, min(nprobe, self.index.nlist))
 
+    def filtered(self, allowed: np.ndarray):
+        """Every cell, scoring only `allowed`: a narrow date range is exact instead of missing the ids that
+        lie outside the nprobe cells nearest the query (the cost is one id check per vector)."""
+        import faiss
+
+        return faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)),
+                                         nprobe=self.index.nlist)
+
     def ids(self) -> np.ndarray:
         import faiss
 
