@@ -28,12 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(map(str, sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(argv)
     args.argv = argv  # as typed, for records such as a trained reader's MODEL.md
-    for name, value in (("index", None), ("articles", None), ("verbose", False), ("reader_backend", None)):
+    for name, value in (("index", None), ("articles", None), ("verbose", False), ("reader_backend", None),
+                        ("embedding_backend", None)):
         setattr(args, name, getattr(args, name, value))  # global options may stand before or after the command
     if not args.verbose:
         quiet_model_loading()
     config = Config().with_(index_dir=args.index, articles_dir=args.articles, retrieval=getattr(args, "mode", None),
-                            ray_actors=getattr(args, "actors", None), reader_backend=args.reader_backend)
+                            ray_actors=getattr(args, "actors", None), reader_backend=args.reader_backend,
+                            embedding_backend=args.embedding_backend)
     assistant = Assistant(config)
     try:
         return args.func(assistant, args)
@@ -66,6 +68,8 @@ def global_options() -> argparse.ArgumentParser:
                         f"(default: {defaults.articles_dir}; $QA_ARTICLES, $QA_HOME)")
     g.add_argument("--reader-backend", choices=["torch", "onnx", "onnx-int8"], default=argparse.SUPPRESS,
                    help=f"how the reader runs (default {defaults.reader_backend}; onnx-int8: ONNX Runtime, int8 weights)")
+    g.add_argument("--embedding-backend", choices=["torch", "onnx", "onnx-int8"], default=argparse.SUPPRESS,
+                   help=f"how the embedder runs (default {defaults.embedding_backend}; an index records it)")
     g.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="show model-loading progress bars")
     return g

@@ -79,6 +79,9 @@ class Config:
     chunk_tokens: int = 128
     overlap_sentences: int = 1
     embed_batch_size: int = 64
+    # How the embedder runs: "torch" (sentence-transformers), "onnx" or "onnx-int8" (ONNX Runtime; the index
+    # records it, and refuses vectors of a backend that is not interchangeable: qa/embedding.py).
+    embedding_backend: str = "torch"
     # Retrieval.
     retrieval: RetrievalMode = RetrievalMode.HYBRID
     k: int = 6

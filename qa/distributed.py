@@ -115,7 +115,7 @@ class EmbedActor:
         if device == "cpu":
             torch.set_num_threads(threads)
         config = localize(config)
-        self.embedder = Embedder(config.embedding_model, config.embed_batch_size, device)
+        self.embedder = Embedder.from_config(config, device, threads=max(1, config.ray_cpus_per_actor))
         if self.embedder.name != expected_model:
             raise ClusterError(f"node {ray.get_runtime_context().get_node_id()[:8]} embeds with "
                                f"{self.embedder.name}, the index uses {expected_model}")

@@ -1,6 +1,7 @@
-"""Sentence-transformers embeddings: batched, normalized, offline by default."""
+"""Sentence-transformers embeddings: batched, normalized, offline by default; torch or ONNX Runtime."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -14,28 +15,91 @@ def model_id(name_or_path: str) -> str:
     return "/".join(path.resolve().parts[-2:]) if path.exists() else name_or_path
 
 
+BACKENDS = ("torch", "onnx", "onnx-int8")
+# Backends whose vectors may share one index: float32 ONNX reproduces torch to 2e-7; int8 weights move
+# vectors further (measured by benchmarks/bench_embedder.py, docs/tuning.md), so they form their own family.
+VECTOR_FAMILY = {"torch": "float32", "onnx": "float32", "onnx-int8": "int8"}
+
+
+def interchangeable(a: str, b: str) -> bool:
+    return VECTOR_FAMILY.get(a, a) == VECTOR_FAMILY.get(b, b)
+
+
 class Embedder:
-    """Wraps a SentenceTransformer; a local path loads with no network, a hub name downloads."""
+    """A SentenceTransformer, run as float32 torch or on ONNX Runtime (float32 or int8 weights, exported
+    by qa.onnx_export with its pooling inside); a local path loads with no network, a hub name downloads."""
 
-    def __init__(self, name_or_path: str, batch_size: int, device: str = "cpu"):
-        from sentence_transformers import SentenceTransformer
-
+    def __init__(self, name_or_path: str, batch_size: int, device: str = "cpu", backend: str = "torch",
+                 threads: int | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
         local = Path(name_or_path).exists()
         self.name = model_id(name_or_path)
         self.batch_size = batch_size
-        self.model = SentenceTransformer(name_or_path, device=device, local_files_only=local or _offline())
-        self.dimension = int(self.model.get_embedding_dimension())
+        self.backend = backend
+        self.model = self.session = None
+        if backend == "torch":
+            from sentence_transformers import SentenceTransformer
+
+            self.model = SentenceTransformer(name_or_path, device=device, local_files_only=local or _offline())
+            self.tokenizer = self.model.tokenizer
+            self.dimension = int(self.model.get_embedding_dimension())
+            self.max_seq_length = int(self.model.max_seq_length)
+        else:
+            self._open_onnx(name_or_path, local, backend == "onnx-int8", threads or os.cpu_count() or 1)
         # Chunks must fit the model's window (minus [CLS] and [SEP]) or they would be silently truncated.
-        self.max_tokens = int(self.model.max_seq_length) - 2
+        self.max_tokens = self.max_seq_length - 2
         self._counter_lock = threading.Lock()
         self._counter_tokenizer = None
+
+    @classmethod
+    def from_config(cls, config, device: str = "cpu", threads: int | None = None) -> "Embedder":
+        return cls(config.embedding_model, config.embed_batch_size, device, config.embedding_backend, threads)
+
+    def _open_onnx(self, name_or_path: str, local: bool, int8: bool, threads: int) -> None:
+        from transformers import AutoTokenizer
+
+        from .onnx_export import EMBEDDER, OnnxFileError, exported, session
+
+        folder = Path(name_or_path)
+        if not local:
+            raise OnnxFileError(f"the ONNX embedding backend needs a model folder on disk, not {name_or_path!r}")
+        modules = json.loads((folder / "modules.json").read_text()) if (folder / "modules.json").exists() else []
+        kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
+        pooling = next((m for m in modules if m.get("type", "").endswith("Pooling")), None)
+        pooling = json.loads((folder / pooling["path"] / "config.json").read_text()) if pooling else {}
+        if kinds != ["Transformer", "Pooling", "Normalize"] or not pooling.get("pooling_mode_mean_tokens"):
+            raise OnnxFileError(f"the ONNX embedding backend supports mean-pooled, normalized sentence-transformers "
+                                f"models; {name_or_path} is {' + '.join(kinds) or 'not one'} (use embedding_backend torch)")
+        settings = json.loads((folder / "sentence_bert_config.json").read_text())
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.max_seq_length = int(settings.get("max_seq_length") or self.tokenizer.model_max_length)
+        self.dimension = int(pooling["word_embedding_dimension"])
+        self.session = session(exported(folder, int8=int8, kind=EMBEDDER), threads)
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self.session is not None:
+            return self._encode_onnx(texts, progress)
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                     show_progress_bar=progress, convert_to_numpy=True)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _encode_onnx(self, texts: list[str], progress: bool) -> np.ndarray:
+        """Longest first in batches of similar length (little padding), as sentence-transformers does."""
+        from tqdm import tqdm
+
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        starts = range(0, len(texts), self.batch_size)
+        for start in tqdm(starts, desc="Batches", disable=not progress):
+            chosen = order[start:start + self.batch_size]
+            enc = self.tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
+                                 max_length=self.max_seq_length, return_tensors="np")
+            feed = {n: enc[n].astype(np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
+            out[chosen] = self.session.run(["sentence_embedding"], feed)[0]
+        return out
 
     def count_tokens(self, texts: list[str]) -> list[list[int]]:
         """Token end offsets of each text, without special tokens or truncation (what chunking needs).
@@ -49,7 +113,7 @@ class Embedder:
             if self._counter_tokenizer is None:
                 from tokenizers import Tokenizer
 
-                private = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+                private = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())
                 private.no_truncation()
                 private.no_padding()
                 self._counter_tokenizer = private

@@ -93,7 +93,7 @@ class Indexer:
 
     def __init__(self, config: Config, embedder: Embedder | None = None, encoder: Encoder | None = None):
         self.config = config
-        self.embedder = embedder or Embedder(config.embedding_model, config.embed_batch_size)
+        self.embedder = embedder or Embedder.from_config(config)
         self.chunker = make_chunker(self.embedder, config.chunk_tokens, config.overlap_sentences)
         self.encoder = encoder or LocalEncoder(self.embedder)
 
@@ -103,7 +103,8 @@ class Indexer:
 
     def manifest(self) -> Manifest:
         """The settings of a new, empty index made with this embedder and chunker."""
-        return Manifest(self.embedder.name, self.embedder.dimension, self.chunker.max_tokens, self.chunker.overlap)
+        return Manifest(self.embedder.name, self.embedder.dimension, self.chunker.max_tokens, self.chunker.overlap,
+                        embedding_backend=self.embedder.backend)
 
     @property
     def policy(self) -> CompactionPolicy:
@@ -140,7 +141,7 @@ class Indexer:
             clean_up(self.index_dir, base)
             if base is None:
                 base = self.manifest()
-            base.check(self.embedder.name, self.index_dir, self.embedder.dimension)
+            base.check(self.embedder.name, self.index_dir, self.embedder.dimension, self.embedder.backend)
             if not rebuild:
                 base.check_chunking(self.chunker.max_tokens, self.chunker.overlap, self.index_dir)
             else:

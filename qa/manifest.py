@@ -65,6 +65,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     id_scheme: int = ID_SCHEME
     created: float = 0.0
+    embedding_backend: str = "torch"  # what made the vectors (indexes from before it was recorded: torch)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -72,13 +73,20 @@ class Manifest:
         """Vectors stored in the segments, tombstoned ones included."""
         return sum(s.count for s in self.segments)
 
-    def check(self, embedding_model: str, where: Path, dimension: int | None = None) -> None:
-        """Refuse to mix vectors of different models: the scores would be meaningless."""
+    def check(self, embedding_model: str, where: Path, dimension: int | None = None, backend: str | None = None) -> None:
+        """Refuse to mix vectors of different models, or of backends that do not give the same vectors."""
+        from .embedding import interchangeable
+
         if self.embedding_model != embedding_model or dimension not in (None, self.dimension):
             raise IndexMismatch(
                 f"index at {where} was built with embedding model {self.embedding_model!r} "
                 f"({self.dimension} dimensions) but {embedding_model!r} is configured; "
                 f"rebuild it with `qa build --index {where}` or configure the index's model")
+        if backend is not None and not interchangeable(self.embedding_backend, backend):
+            raise IndexMismatch(
+                f"index at {where} holds vectors from the {self.embedding_backend!r} embedding backend, which are "
+                f"not interchangeable with {backend!r}'s; set embedding_backend {self.embedding_backend!r} "
+                f"(--embedding-backend) or rebuild it with `qa build --index {where}`")
 
     def check_chunking(self, chunk_tokens: int, overlap: int, where: Path) -> None:
         """Refuse to add chunks of another size: retrieval scores assume one chunking."""

@@ -1,5 +1,7 @@
-"""ONNX Runtime copies of the reader: exported with `torch.onnx` (opset 17, the TorchScript exporter) and,
-for `onnx-int8`, quantized with `onnxruntime.quantization.quantize_dynamic` (QInt8 weights, per channel).
+"""ONNX Runtime copies of the reader and the embedder: exported with `torch.onnx` (opset 17, the TorchScript
+exporter) and, for `onnx-int8`, quantized with `onnxruntime.quantization.quantize_dynamic` (QInt8 weights,
+per channel). optimum-onnx (sentence-transformers' ONNX backend) needs transformers < 4.58, so both
+models are exported here, the embedder with its mean pooling and normalization inside the graph.
 
 They are made once per model, on first use, into a cache folder named after the model's checksum;
 `export.json` beside them records how and the sha256 of each file, so a damaged file is noticed
@@ -39,8 +41,11 @@ def weights_file(model_dir: Path) -> Path:
     return found[0]
 
 
-def exported(model_dir: Path | str, int8: bool) -> Path:
-    """The ONNX file of this reader (float32, or int8 weights), exported and checked on first use."""
+READER, EMBEDDER = "reader", "embedder"
+
+
+def exported(model_dir: Path | str, int8: bool, kind: str = READER) -> Path:
+    """The ONNX file of this reader or embedder (float32, or int8 weights), exported and checked on first use."""
     model_dir = Path(model_dir)
     source = sha256(weights_file(model_dir))
     folder = cache_root() / f"{model_dir.name}-{source[:16]}"
@@ -56,11 +61,11 @@ def exported(model_dir: Path | str, int8: bool) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         plain = folder / "model.onnx"
         if "model.onnx" not in record.get("files", {}):
-            _export(model_dir, plain)
-            record = _record(folder, record, "model.onnx", source, model_dir)
+            (_export_embedder if kind == EMBEDDER else _export)(model_dir, plain)
+            record = _record(folder, record, "model.onnx", source, model_dir, kind)
         if int8:
             _quantize(plain, target)
-            record = _record(folder, record, name, source, model_dir)
+            record = _record(folder, record, name, source, model_dir, kind)
         return target
 
 
@@ -71,13 +76,14 @@ def _read_record(folder: Path) -> dict:
         return {}
 
 
-def _record(folder: Path, record: dict, name: str, source: str, model_dir: Path) -> dict:
+def _record(folder: Path, record: dict, name: str, source: str, model_dir: Path, kind: str) -> dict:
     import onnxruntime
     import torch
 
-    record = {"source": str(model_dir), "source_sha256": source, "opset": OPSET, "torch": torch.__version__,
-              "onnxruntime": onnxruntime.__version__,
-              "how": {"model.onnx": "torch.onnx.export(dynamo=False), dynamic batch and sequence axes",
+    outputs = "sentence_embedding (mean pooling, L2-normalized)" if kind == EMBEDDER else "start_logits, end_logits"
+    record = {"source": str(model_dir), "kind": kind, "source_sha256": source, "opset": OPSET,
+              "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+              "how": {"model.onnx": f"torch.onnx.export(dynamo=False), dynamic batch and sequence axes; {outputs}",
                       "model.int8.onnx": "onnxruntime.quantization.quantize_dynamic(weight_type=QInt8, per_channel=True) "
                                          "of model.onnx"},
               "files": {**record.get("files", {}), name: sha256(folder / name)}}
@@ -87,6 +93,9 @@ def _record(folder: Path, record: dict, name: str, source: str, model_dir: Path)
     return record
 
 
+NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+
+
 def _export(model_dir: Path, target: Path) -> None:
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -94,8 +103,7 @@ def _export(model_dir: Path, target: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir, dtype=torch.float32).eval()
     sample = tokenizer(["Who?"], ["Someone said something."], return_tensors="pt")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    axes = {n: {0: "batch", 1: "sequence"} for n in names + ["start_logits", "end_logits"]}
+    axes = {n: {0: "batch", 1: "sequence"} for n in NAMES + ["start_logits", "end_logits"]}
     tmp = target.with_name(f".tmp-{target.name}")
 
     class Logits(torch.nn.Module):  # plain tensors out (the HF output object does not export)
@@ -108,9 +116,38 @@ def _export(model_dir: Path, target: Path) -> None:
             return out.start_logits, out.end_logits
 
     with torch.inference_mode():
-        torch.onnx.export(Logits(model), tuple(sample[n] for n in names), str(tmp), input_names=names,
+        torch.onnx.export(Logits(model), tuple(sample[n] for n in NAMES), str(tmp), input_names=NAMES,
                           output_names=["start_logits", "end_logits"], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)
+    os.replace(tmp, target)
+
+
+def _export_embedder(model_dir: Path, target: Path) -> None:
+    """A sentence-transformers folder (Transformer, mean Pooling, Normalize) as one graph: ids in, unit vectors out."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
+    sample = tokenizer(["Someone said something.", "Yes."], padding=True, return_tensors="pt")
+    axes = {**{n: {0: "batch", 1: "sequence"} for n in NAMES}, "sentence_embedding": {0: "batch"}}
+    tmp = target.with_name(f".tmp-{target.name}")
+
+    class MeanPooled(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            tokens = self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                                token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    with torch.inference_mode():
+        torch.onnx.export(MeanPooled(model), tuple(sample[n] for n in NAMES), str(tmp), input_names=NAMES,
+                          output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     os.replace(tmp, target)
 
 

@@ -81,7 +81,7 @@ class Assistant:
     @property
     def embedder(self) -> Embedder:
         c = self.config
-        return _shared("embedder", c.embedding_model, lambda: Embedder(c.embedding_model, c.embed_batch_size))
+        return _shared("embedder", f"{c.embedding_model}|{c.embedding_backend}", lambda: Embedder.from_config(c))
 
     @property
     def reader(self) -> Reader:
@@ -108,7 +108,8 @@ class Assistant:
         with self._lock:
             if self._snapshot is None or version != self._snapshot.version:
                 snap = Snapshot.open(self.config.index_dir, self.config.nprobe)
-                snap.manifest.check(model_id(self.config.embedding_model), Path(self.config.index_dir))
+                snap.manifest.check(model_id(self.config.embedding_model), Path(self.config.index_dir),
+                                    backend=self.config.embedding_backend)
                 self._snapshot = snap  # the old one stays usable by questions still reading it
             return self._snapshot
 

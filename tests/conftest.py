@@ -50,6 +50,18 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    """ONNX exports go to a folder of this test session, never the user's cache."""
+    old = os.environ.get("QA_ONNX_CACHE")
+    os.environ["QA_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx"))
+    yield Path(os.environ["QA_ONNX_CACHE"])
+    if old is None:
+        os.environ.pop("QA_ONNX_CACHE")
+    else:
+        os.environ["QA_ONNX_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory):
     """A real 2-node Ray cluster on 127.0.0.1 for the whole session, stopped by the process ids it started."""
     from helpers import RayCluster
