@@ -11,7 +11,7 @@ import statistics
 import time
 
 from bench_answer import TUNING_ARTICLES, dev_index
-from common import RESULTS, squad, write_results
+from common import RESULTS, read_times, squad, write_results
 
 from qa.config import Config
 from qa.evaluation import percentile, squad_articles
@@ -42,12 +42,7 @@ def main() -> None:
         t0 = time.perf_counter()
         reader = Reader(config.reader_model, config.reader_max_length, config.reader_stride, backend=backend)
         load_s = time.perf_counter() - t0
-        reader.run(*batches[0], 4, decoding)  # warm
-        ms = []
-        for question, passages in batches:
-            t = time.perf_counter()
-            reader.run(question, passages, 4, decoding)
-            ms.append((time.perf_counter() - t) * 1000)
+        ms = read_times(reader, batches, decoding)
         metrics, _ = gold_passage_metrics(reader, gold, 13)
         results[backend] = {"load_s": round(load_s, 1), "read_p50_ms": round(percentile(ms, 50), 1),
                             "read_mean_ms": round(statistics.mean(ms), 1), "gold_em": metrics["em"],

@@ -35,3 +35,14 @@ def write_results(name: str, results: dict, markdown: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1))
     (RESULTS / f"{name}.md").write_text(markdown + "\n")
     print(markdown)
+
+
+def read_times(reader, batches, decoding) -> list[float]:
+    """ms of `Reader.run` on each (question, passages), after one warm-up call."""
+    reader.run(*batches[0], 4, decoding)
+    ms = []
+    for question, passages in batches:
+        t = time.perf_counter()
+        reader.run(question, passages, 4, decoding)
+        ms.append((time.perf_counter() - t) * 1000)
+    return ms

@@ -270,6 +270,7 @@ def cmd_stats(assistant: Assistant, args) -> int:
     print(json.dumps({"index": str(root), "version": m.version, "articles": m.articles, "chunks": m.chunks,
                       "vectors": m.vectors, "tombstones": m.tombstones, "segments": segments,
                       "next_chunk_id": m.next_chunk_id, "embedding_model": m.embedding_model,
+                      "embedding_backend": m.embedding_backend,
                       "dimension": m.dimension, "chunk_tokens": m.chunk_tokens,
                       "overlap_sentences": m.overlap_sentences, "format_version": m.format_version,
                       "id_scheme": m.id_scheme, "bytes_on_disk": size,
@@ -279,7 +280,10 @@ def cmd_stats(assistant: Assistant, args) -> int:
 
 
 def cmd_search(assistant: Assistant, args) -> int:
-    for p in assistant.search(args.query, args.k, since=args.since, until=args.until):
+    passages = assistant.search(args.query, args.k, since=args.since, until=args.until)
+    undated = assistant.snapshot().undated_articles() if args.since or args.until else 0
+    print_undated(undated)
+    for p in passages:
         print(f"{p.rank}. [{p.score:.4f}] {p.article.title} ({p.article.id}{dated(p.article.published)}, chars {p.chunk.start}-{p.chunk.end})")
         print(f"   {shorten(p.chunk.text, SNIPPET_CHARS)}")
     return 0
@@ -290,8 +294,7 @@ def cmd_ask(assistant: Assistant, args) -> int:
     if args.json:
         print(ans.to_json(indent=2))
         return 0
-    if ans.undated_excluded:
-        print(f"({ans.undated_excluded} article(s) without a date were left out by the date filter.)")
+    print_undated(ans.undated_excluded)
     if not ans.found:
         print(f"No answer in the articles (confidence {ans.confidence:.2f} that none is there).")
         if ans.passages:
@@ -311,6 +314,11 @@ def cmd_ask(assistant: Assistant, args) -> int:
                 f"{c.title}{dated(c.published)}" for c in other.articles))
     print(f"({ans.timings_ms['total']:.0f} ms)")
     return 0
+
+
+def print_undated(count: int) -> None:
+    if count:
+        print(f"({count} article(s) without a date were left out by the date filter.)")
 
 
 def dated(published: str | None) -> str:

@@ -75,6 +75,10 @@ def test_two_replicas_answer_concurrent_requests_correctly(service):
         assert status == 400 and body["kind"] == "question" and "no words" in body["error"]
         status, body, _ = ask(client, list(QUESTIONS)[0], k=0)
         assert status == 400 and "k (passages to read)" in body["error"]
+        status, body, _ = ask(client, list(QUESTIONS)[0], since="2026-11-01")  # the seed article has no date
+        assert status == 200 and not body["found"] and body["undated_excluded"] == 1 and body["since"] == "2026-11-01"
+        status, body, _ = ask(client, list(QUESTIONS)[0], until="whenever")
+        assert status == 400 and "until: unreadable date" in body["error"]
 
 
 def test_an_article_added_on_the_cluster_is_answered_and_no_request_fails_meanwhile(service, ray_cluster, tmp_path):
