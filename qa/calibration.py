@@ -36,13 +36,18 @@ class Calibration:
         (Path(model_dir) / FILE).write_text(json.dumps(asdict(self), indent=1) + "\n")
 
     @classmethod
-    def load(cls, model_dir: Path | str) -> "Calibration | None":
-        """The model folder's calibration, or None when it has none (a hub name, a foreign checkpoint)."""
+    def load(cls, model_dir: Path | str, backend: str = "torch") -> "Calibration | None":
+        """The model folder's calibration, or None when it has none (a hub name, a foreign checkpoint).
+
+        A `backends` entry holds a fit for one way of running the model (int8 weights move its margins),
+        used for that backend instead of the top-level fit.
+        """
         path = Path(model_dir) / FILE
         if not path.is_file():
             return None
         try:
             data = json.loads(path.read_text())
+            data = {**data, **data.get("backends", {}).get(backend, {})}
             return cls(float(data["null_margin_threshold"]), float(data["confidence_a"]), float(data["confidence_b"]),
                        str(data.get("fitted_on", "")))
         except (ValueError, KeyError, TypeError) as err:

@@ -172,7 +172,8 @@ class Assistant:
     def calibration(self) -> Calibration:
         """The reader's calibration.json, with any value set in Config taking precedence."""
         c = self.config
-        own = _shared("calibration", c.reader_model, lambda: Calibration.load(c.reader_model) or uncalibrated(c.reader_model))
+        own = _shared("calibration", f"{c.reader_model}|{c.reader_backend}",
+                      lambda: Calibration.load(c.reader_model, c.reader_backend) or uncalibrated(c.reader_model))
         overrides = {name: getattr(c, name) for name in ("null_margin_threshold", "confidence_a", "confidence_b")
                      if getattr(c, name) is not None}
         return replace(own, **overrides)

@@ -80,6 +80,11 @@ def test_calibration_fits_separate_and_round_trip(tmp_path):
     cal = Calibration(round(t, 3), round(a, 4), round(b, 4), "test")
     cal.save(tmp_path)
     assert Calibration.load(tmp_path) == cal and Calibration.load(tmp_path / "none") is None
+    data = json.loads((tmp_path / "calibration.json").read_text())
+    data["backends"] = {"onnx-int8": {"null_margin_threshold": 2.5, "confidence_b": -2.0, "fitted_on": "int8"}}
+    (tmp_path / "calibration.json").write_text(json.dumps(data))
+    assert Calibration.load(tmp_path, "onnx-int8") == Calibration(2.5, cal.confidence_a, -2.0, "int8")
+    assert Calibration.load(tmp_path, "onnx") == cal  # no entry of its own: the model's fit
 
 
 def seed_pairs(n, seed=1):
