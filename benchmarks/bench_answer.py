@@ -27,7 +27,8 @@ def dev_index(config: Config, articles) -> None:
     """Build the dev index once per chunking setting; reuse it across runs."""
     try:
         snap = Snapshot.open(config.index_dir)
-        if snap.manifest.chunk_tokens == config.chunk_tokens and snap.manifest.articles == len(articles):
+        if (snap.manifest.chunk_tokens == config.chunk_tokens and snap.manifest.articles == len(articles)
+                and snap.manifest.embedding_backends == (config.embedding_backend,)):
             return
     except Exception:
         pass
@@ -101,7 +102,7 @@ def main() -> None:
     if not any(r["answers"] for r in raw) or all(r["answers"] for r in raw):
         print(report.markdown(misses=0))
         return
-    own = Assistant(base).calibration.null_margin_threshold  # the reader's calibration.json
+    own = Assistant(base.with_(reader_backend=config.reader_backend)).calibration.null_margin_threshold  # calibration.json
     configured = apply_threshold(raw, own)
     fitted = apply_threshold(raw, threshold)
     results = {"config": {"k": config.k, "mode": str(config.retrieval.value), "chunk_tokens": config.chunk_tokens,

@@ -83,8 +83,9 @@ def main() -> None:
     config = Config().with_(index_dir=tmp / "index", articles_dir=tmp)
     Assistant(config).rebuild(articles() + load_paths([bundled_seeds()], bundled_seeds(), config.max_file_bytes).articles)
     rows = []
-    for name, changes in (("other_articles=0", {"other_articles": 0}), ("other_articles=3 (default)", {}),
-                          ("other_articles=3, prefer_latest", {"prefer_latest": True})):
+    for name, changes in (("other_articles=0, prefer_latest off", {"other_articles": 0, "prefer_latest": False}),
+                          ("other_articles=3, prefer_latest off", {"prefer_latest": False}),
+                          ("other_articles=3, prefer_latest (default)", {})):
         assistant = Assistant(config.with_(**changes))
         assistant.warm_up()
         covered, latest_main, plain_main_first, times = 0, 0, 0, []

@@ -270,7 +270,7 @@ def cmd_stats(assistant: Assistant, args) -> int:
     print(json.dumps({"index": str(root), "version": m.version, "articles": m.articles, "chunks": m.chunks,
                       "vectors": m.vectors, "tombstones": m.tombstones, "segments": segments,
                       "next_chunk_id": m.next_chunk_id, "embedding_model": m.embedding_model,
-                      "embedding_backend": m.embedding_backend,
+                      "embedding_backends": list(m.embedding_backends),
                       "dimension": m.dimension, "chunk_tokens": m.chunk_tokens,
                       "overlap_sentences": m.overlap_sentences, "format_version": m.format_version,
                       "id_scheme": m.id_scheme, "bytes_on_disk": size,

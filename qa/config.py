@@ -79,12 +79,12 @@ class Config:
     chunk_tokens: int = 128
     overlap_sentences: int = 1
     embed_batch_size: int = 64
-    # How the embedder runs: "torch" (sentence-transformers), "onnx" or "onnx-int8" (ONNX Runtime; the index
-    # records it, and refuses vectors of a backend that is not interchangeable: qa/embedding.py).
-    embedding_backend: str = "torch"
+    # How the embedder runs: "torch" (sentence-transformers), "onnx" or "onnx-int8" (ONNX Runtime, int8 weights:
+    # 2.5x the encode speed at recall@5 within 0.005; benchmarks/results/embedder.md). The index records it.
+    embedding_backend: str = "onnx-int8"
     # Retrieval.
     retrieval: RetrievalMode = RetrievalMode.HYBRID
-    k: int = 6
+    k: int = 15  # passages read at most; adaptive reading stops after 2 when the answer is decisive
     max_k: int = 50
     rrf_k: int = 60
     fusion_pool: int = 30  # candidates taken from each ranking before fusion
@@ -95,9 +95,10 @@ class Config:
     ivf_sq8: bool = False  # 8-bit codes in IVF segments: a quarter of the memory, slightly lower recall
     max_small_segments: int = 8  # more exact segments than this are merged after a write
     compact_tombstone_ratio: float = 0.25  # a write compacts everything when this share of vectors is deleted
-    # Reader: how it runs ("torch", "onnx", "onnx-int8": ONNX Runtime, int8 weights; qa/onnx_export.py),
-    # its ONNX Runtime threads (0: one per core), and the window and decoding limits of the model.
-    reader_backend: str = "torch"
+    # Reader: how it runs ("torch", "onnx", "onnx-int8": ONNX Runtime, per-channel int8 weights, 2.2x torch's
+    # speed at gold EM -0.3; qa/onnx_export.py, benchmarks/results/onnx.md), its ONNX Runtime threads
+    # (0: one per core), and the window and decoding limits of the model.
+    reader_backend: str = "onnx-int8"
     reader_threads: int = 0
     reader_max_length: int = 384
     reader_stride: int = 128
@@ -106,9 +107,10 @@ class Config:
     # Span score bonus of rank_weight * -log(retrieval rank): retrieval evidence helps the reader (docs/tuning.md).
     rank_weight: float = 1.0
     # Adaptive reading: read the top read_first passages, and the rest only when the best margin so far is
-    # below decisive_margin (logits; None reads all k at once). Chosen by benchmarks/sweep_adaptive.py.
+    # below decisive_margin (logits; None reads all k at once). Chosen with k by benchmarks/sweep_adaptive.py
+    # (results/adaptive-onnx-int8.md): the time int8 saves is spent on reading up to 15 passages.
     read_first: int = 2
-    decisive_margin: float | None = 16.0
+    decisive_margin: float | None = 14.0
     # A shorter span nested in the best one wins when its score is this close (SQuAD answers are minimal).
     nested_margin: float = 0.5
     # No-answer threshold on margin = best span score - null score, and confidence = sigmoid(a * margin + b):
@@ -120,7 +122,7 @@ class Config:
     # them costs nothing on undated corpora, pipeline.py), and whether a question asking for the latest
     # ("now", "so far", a range ending today) takes the newest article's answer (benchmarks/bench_news.py).
     other_articles: int = 3
-    prefer_latest: bool = False
+    prefer_latest: bool = True  # no effect without dated articles; 8/8 latest figures vs 4/8 (bench_news.py)
     # Articles from the web (qa/web.py): addresses on the server's own network are refused unless allowed.
     allow_private_urls: bool = field(default_factory=lambda: os.environ.get("QA_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
     fetch_timeout: float = 15.0  # seconds per request (connect, and each read)

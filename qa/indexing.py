@@ -104,7 +104,7 @@ class Indexer:
     def manifest(self) -> Manifest:
         """The settings of a new, empty index made with this embedder and chunker."""
         return Manifest(self.embedder.name, self.embedder.dimension, self.chunker.max_tokens, self.chunker.overlap,
-                        embedding_backend=self.embedder.backend)
+                        embedding_backends=(self.embedder.backend,))
 
     @property
     def policy(self) -> CompactionPolicy:
@@ -144,8 +144,10 @@ class Indexer:
             base.check(self.embedder.name, self.index_dir, self.embedder.dimension, self.embedder.backend)
             if not rebuild:
                 base.check_chunking(self.chunker.max_tokens, self.chunker.overlap, self.index_dir)
+                base = base.with_(embedding_backends=tuple(sorted({*base.embedding_backends, self.embedder.backend})))
             else:
-                base = base.with_(chunk_tokens=self.chunker.max_tokens, overlap_sentences=self.chunker.overlap)
+                base = base.with_(chunk_tokens=self.chunker.max_tokens, overlap_sentences=self.chunker.overlap,
+                                  embedding_backends=(self.embedder.backend,))
             txn = Transaction(self.index_dir, base)
             try:
                 return self._write(txn, add, remove, progress, rebuild)

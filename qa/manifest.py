@@ -65,7 +65,7 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     id_scheme: int = ID_SCHEME
     created: float = 0.0
-    embedding_backend: str = "torch"  # what made the vectors (indexes from before it was recorded: torch)
+    embedding_backends: tuple[str, ...] = ("torch",)  # what made the vectors (before it was recorded: torch)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -82,11 +82,12 @@ class Manifest:
                 f"index at {where} was built with embedding model {self.embedding_model!r} "
                 f"({self.dimension} dimensions) but {embedding_model!r} is configured; "
                 f"rebuild it with `qa build --index {where}` or configure the index's model")
-        if backend is not None and not interchangeable(self.embedding_backend, backend):
+        other = next((b for b in self.embedding_backends if backend is not None and not interchangeable(b, backend)), None)
+        if other is not None:
             raise IndexMismatch(
-                f"index at {where} holds vectors from the {self.embedding_backend!r} embedding backend, which are "
-                f"not interchangeable with {backend!r}'s; set embedding_backend {self.embedding_backend!r} "
-                f"(--embedding-backend) or rebuild it with `qa build --index {where}`")
+                f"index at {where} holds vectors from the {other!r} embedding backend, which are not "
+                f"interchangeable with {backend!r}'s; set embedding_backend {other!r} (--embedding-backend) "
+                f"or rebuild it with `qa build --index {where}`")
 
     def check_chunking(self, chunk_tokens: int, overlap: int, where: Path) -> None:
         """Refuse to add chunks of another size: retrieval scores assume one chunking."""
@@ -106,6 +107,7 @@ class Manifest:
     def from_json(cls, text: str) -> "Manifest":
         data = json.loads(text)
         data["segments"] = tuple(SegmentInfo(**s) for s in data.get("segments", ()))
+        data["embedding_backends"] = tuple(data.get("embedding_backends", ("torch",)))
         return cls(**data)
 
 

@@ -9,10 +9,13 @@ They are made once per model, on first use, into a cache folder named after the 
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .checksums import sha256
 
@@ -50,7 +53,7 @@ def exported(model_dir: Path | str, int8: bool, kind: str = READER) -> Path:
     source = sha256(weights_file(model_dir))
     folder = cache_root() / f"{model_dir.name}-{source[:16]}"
     name = "model.int8.onnx" if int8 else "model.onnx"
-    with _lock:
+    with _lock, _folder_lock(folder):
         record = _read_record(folder)
         target = folder / name
         if name in record.get("files", {}):
@@ -67,6 +70,18 @@ def exported(model_dir: Path | str, int8: bool, kind: str = READER) -> Path:
             _quantize(plain, target)
             record = _record(folder, record, name, source, model_dir, kind)
         return target
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """One exporter per cache folder across processes (the chat, `qa` commands and tests may start together)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read_record(folder: Path) -> dict:

@@ -161,12 +161,18 @@ class Assistant:
         return replace(result, timings_ms={"read": round((time.perf_counter() - t0) * 1000, 1)})
 
     def _other_passages(self, passages: list[Passage]) -> list[Passage]:
-        """Passages of dated articles that adaptive reading would skip: other versions of a story."""
+        """What adaptive reading would skip but "Other articles" needs: the best-ranked passage of each other
+        dated article (other versions of a story), for up to twice as many articles as are listed."""
         first = self.config.read_first
         if self.config.other_articles <= 0 or first <= 0:
             return []
         seen = {p.article.id for p in passages[:first]}
-        return [p for p in passages[first:] if p.article.published and p.article.id not in seen]
+        chosen = []
+        for p in passages[first:]:
+            if p.article.published and p.article.id not in seen and len(chosen) < 2 * self.config.other_articles:
+                seen.add(p.article.id)
+                chosen.append(p)
+        return chosen
 
     @property
     def calibration(self) -> Calibration:

@@ -62,8 +62,8 @@ class Reader:
             try:
                 import onnxruntime  # noqa: F401
             except ImportError as err:
-                raise OnnxFileError(f"the {backend} reader backend needs ONNX Runtime: pip install "
-                                    f"'qa-articles[onnx]' ({err})") from err
+                raise OnnxFileError(f"the {backend} reader backend needs ONNX Runtime (reinstall the package's "
+                                    f"dependencies, or use the torch backend): {err}") from err
             if not local:
                 raise OnnxFileError(f"the {backend} reader backend needs a reader folder on disk, not {name_or_path!r}")
             self.session = session(exported(name_or_path, int8=backend == "onnx-int8"), threads or os.cpu_count() or 1)

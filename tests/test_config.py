@@ -10,7 +10,7 @@ def test_with_changes_only_what_is_given():
     changed = base.with_(k=3, retrieval="bm25", index_dir="~/x", articles_dir=None, rank_weight=None)
     assert changed.k == 3 and changed.retrieval is RetrievalMode.BM25
     assert changed.index_dir == Path("~/x").expanduser() and changed.articles_dir == base.articles_dir
-    assert changed.rank_weight == base.rank_weight and base.k == 6  # frozen: the original is untouched
+    assert changed.rank_weight == base.rank_weight and base.k == 15  # frozen: the original is untouched
     with pytest.raises(ValueError):
         base.with_(retrieval="psychic")
 
