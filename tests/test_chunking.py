@@ -36,7 +36,7 @@ def test_offsets_are_exact_and_on_word_boundaries(chunker, embedder):
         assert article.text[chunk.start:chunk.end] == chunk.text
         assert chunk.start == 0 or not article.text[chunk.start - 1].isalnum()
         assert chunk.end == len(article.text) or not article.text[chunk.end].isalnum()
-        n = len(embedder.model.tokenizer(chunk.text, add_special_tokens=False)["input_ids"])
+        n = len(embedder.tokenizer(chunk.text, add_special_tokens=False)["input_ids"])
         assert n <= 64, (n, chunk.text)
     covered = "".join(article.text[c.start:c.end] for c in chunks)
     for word in ("word0", "word200", "word399", "Ellipses…", "Jones"):
@@ -60,6 +60,6 @@ def test_no_chunk_exceeds_model_window(embedder):
     chunker = Chunker(embedder.count_tokens, embedder.max_tokens, 1)
     article = make_article(" ".join(["supercalifragilistic"] * 2000), id="long")
     chunks = chunker.run(article)
-    assert chunks and all(len(embedder.model.tokenizer(c.text, add_special_tokens=False)["input_ids"]) <= embedder.max_tokens
+    assert chunks and all(len(embedder.tokenizer(c.text, add_special_tokens=False)["input_ids"]) <= embedder.max_tokens
                           for c in chunks)
     assert all(article.text[c.start:c.end] == c.text for c in chunks)

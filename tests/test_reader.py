@@ -92,8 +92,9 @@ def test_onnx_backends_give_the_seed_answers_and_agree_with_torch(assistant, onn
     from test_pipeline import SEED_QUESTIONS
 
     onnx = Assistant(assistant.config.with_(reader_backend=backend))
+    torch = Assistant(assistant.config.with_(reader_backend="torch"))
     for question, expected in SEED_QUESTIONS.items():
-        ours, theirs = onnx.answer(question), assistant.answer(question)
+        ours, theirs = onnx.answer(question), torch.answer(question)
         assert ours.text == expected == theirs.text, (backend, question)
         assert abs(ours.margin - theirs.margin) < (0.05 if backend == "onnx" else 2.0)
     [record] = [r for r in (json.loads(p.read_text()) for p in onnx_cache.glob("*/export.json")) if r["kind"] == "reader"]
