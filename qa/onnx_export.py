@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from .checksums import sha256
 
+log = logging.getLogger(__name__)
+log.setLevel(logging.WARNING)  # its one "first use" line is shown while the root logger is quieted (_quiet)
 OPSET = 17
 RECORD = "export.json"
 _lock = threading.Lock()
@@ -53,7 +57,7 @@ def exported(model_dir: Path | str, int8: bool, kind: str = READER) -> Path:
     source = sha256(weights_file(model_dir))
     folder = cache_root() / f"{model_dir.name}-{source[:16]}"
     name = "model.int8.onnx" if int8 else "model.onnx"
-    with _lock, _folder_lock(folder):
+    with _lock, _folder_lock(folder), _quiet():
         record = _read_record(folder)
         target = folder / name
         if name in record.get("files", {}):
@@ -62,6 +66,8 @@ def exported(model_dir: Path | str, int8: bool, kind: str = READER) -> Path:
                                     f"delete the folder {folder} and it is exported again on next use")
             return target
         folder.mkdir(parents=True, exist_ok=True)
+        log.warning("first use of the %s on ONNX Runtime: exporting%s it into %s (once; about 15 s)", kind,
+                    " and quantizing" if int8 else "", folder)
         plain = folder / "model.onnx"
         if "model.onnx" not in record.get("files", {}):
             (_export_embedder if kind == EMBEDDER else _export)(model_dir, plain)
@@ -70,6 +76,20 @@ def exported(model_dir: Path | str, int8: bool, kind: str = READER) -> Path:
             _quantize(plain, target)
             record = _record(folder, record, name, source, model_dir, kind)
         return target
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter's tracer warnings and the quantizer's advice are for model authors, not for users."""
+    quantizer = logging.getLogger()
+    level = quantizer.level
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantizer.setLevel(max(level, logging.ERROR))  # onnxruntime.quantization logs on the root logger
+        try:
+            yield
+        finally:
+            quantizer.setLevel(level)
 
 
 @contextmanager
