@@ -218,8 +218,8 @@ def format_reply(ans: Answer, resolved: Resolved | None = None, article: str = "
     parts = []
     if resolved is not None and resolved.follow_up:
         parts.append(f"*Follow-up: searched for “{escape(resolved.query)}”*")
-    if date_note(ans):
-        parts.append(date_note(ans))
+    if note := date_note(ans):
+        parts.append(note)
     if ans.found:
         parts.append(f"### {escape(ans.text)}")
         parts.append(f"Confidence {ans.confidence:.0%} · {ans.timings_ms.get('total', 0):.0f} ms  \n"

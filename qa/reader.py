@@ -69,7 +69,6 @@ class Reader:
             self.session = session(exported(name_or_path, int8=backend == "onnx-int8"), threads or os.cpu_count() or 1)
         self.device = device
         self.max_length, self.stride = max_length, stride
-        self.trim_padding = False  # measured by benchmarks/bench_quant.py
 
     def run(self, question: str, passages: list[Passage], n_best: int, decoding: Decoding,
             also: list[Passage] = ()) -> list[Span]:
@@ -112,25 +111,11 @@ class Reader:
         return spans
 
     def logits(self, enc) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end logits of each window, from whichever backend runs the model.
-
-        On ONNX Runtime with `trim_padding`, windows run in two batches by length, each cut to its own
-        longest window (positions past a window's end get logits that no span can use).
-        """
+        """Start and end logits of each window, from whichever backend runs the model."""
         if self.session is not None:
             feed = {name: enc[name].numpy().astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
-            lengths = feed["attention_mask"].sum(1)
-            if not self.trim_padding or len(lengths) < 2:
-                starts, ends = self.session.run(["start_logits", "end_logits"], feed)
-                return np.asarray(starts, np.float32), np.asarray(ends, np.float32)
-            starts = np.full(feed["input_ids"].shape, -1e4, np.float32)
-            ends = starts.copy()
-            order = np.argsort(lengths, kind="stable")
-            for bucket in np.array_split(order, 2):
-                width = int(lengths[bucket].max())
-                s, e = self.session.run(["start_logits", "end_logits"], {n: v[bucket, :width] for n, v in feed.items()})
-                starts[bucket, :width], ends[bucket, :width] = s, e
-            return starts, ends
+            starts, ends = self.session.run(["start_logits", "end_logits"], feed)
+            return np.asarray(starts, np.float32), np.asarray(ends, np.float32)
         with self.torch.inference_mode():
             out = self.model(**{k: v.to(self.device) for k, v in enc.items()})
         return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()

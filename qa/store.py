@@ -129,6 +129,7 @@ class Snapshot:
         self.tombstones = frozenset(int(t) for t in tombstones)
         self._db = db
         self._lock = threading.Lock()
+        self._columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}  # an older index lacks some
         self.lexical = lexical.reader(self.visible)
 
     @classmethod
@@ -205,8 +206,7 @@ class Snapshot:
         return out
 
     def article(self, article_id: str) -> Article | None:
-        have = {row[1] for row in self._query("PRAGMA table_info(articles)")}
-        extra = ", ".join(f"a.{c}" if c in have else "NULL" for c in ADDED_COLUMNS)
+        extra = ", ".join(f"a.{c}" if c in self._columns else "NULL" for c in ADDED_COLUMNS)
         rows = self._query(f"SELECT a.id, a.title, a.text, a.source, a.published, a.content_hash, {extra} "
                            f"FROM articles a WHERE a.id = :id AND {LIVE}", {"id": article_id})
         if not rows:
@@ -218,8 +218,7 @@ class Snapshot:
         """The live chunk ids of articles published in the range (what a date-filtered search may return)."""
         where, args = dates.sql("a.published")
         rows = self._query(f"SELECT c.id FROM articles a JOIN chunks c ON c.doc = a.doc WHERE {where} AND {LIVE}", args)
-        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        return ids[[self.visible(int(i)) for i in ids]] if len(ids) else ids
+        return np.fromiter((r[0] for r in rows), np.int64, len(rows))  # LIVE: this manifest's chunks only
 
     def undated_articles(self) -> int:
         """Live articles without a published date (a date filter leaves them out, and says so)."""

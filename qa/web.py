@@ -232,13 +232,15 @@ def load_urls(config: Config, pages: Iterable[str] = (), feeds: Iterable[str] = 
                 links += lister(url)
             except ArticleError as err:
                 result.errors.append(f"{url}: {err} ({kind} skipped)")
+    seen: set[str] = set()
     for url in dict.fromkeys(links):
         try:
             article, warnings = fetcher.page(url)
         except ArticleError as err:
             result.errors.append(f"{url}: {err}")
             continue
-        if article.id not in {a.id for a in result.articles}:  # two links to one canonical page: once
+        if article.id not in seen:  # two links to one canonical page: once
+            seen.add(article.id)
             result.articles.append(article)
         result.warnings += [f"{url}: {line}" for line in warnings]
     return result
