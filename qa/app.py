@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import html
+import logging
 import os
 import sys
 from pathlib import Path
 
 from .config import Config
-from .pipeline import Assistant, QuestionError
-from .store import IndexProblem
+from .errors import QAError
+from .pipeline import Assistant, validate_k
+
+log = logging.getLogger("qa.app")
 
 EXAMPLES = ["Who urged members of the alliance to ramp up ammunition production?",
             "Which city has the Wagner group made advances near?",
@@ -49,7 +54,6 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
     import gradio as gr
 
     from .articles import LoadResult
-    from .backend import BackendError
     from .chat import Turn, add_pasted, add_uploads, add_urls, article_rows, ask, escape, report_text
 
     def respond(message: str, chat: list, turns: list, since=None, until=None):
@@ -64,27 +68,46 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
 
     def api_answer(question: str, k: int = assistant.config.k, since: str = "", until: str = "") -> dict:
         try:
-            return assistant.answer(question, k=int(k), since=since or None, until=until or None).to_dict()
-        except (QuestionError, IndexProblem, BackendError) as err:
-            raise gr.Error(str(err)) from err
+            k = validate_k(k, assistant.config.max_k)  # "abc", None, 3.7 or True: the message k = 0 gets
+            return assistant.answer(question, k=k, since=since or None, until=until or None).to_dict()
+        except QAError as err:  # a user's error: one log line and the message, no traceback
+            log.warning("/answer refused: %s", err)
+            raise gr.Error(str(err), print_exception=False) from err
 
     def refresh():
         now = article_rows(assistant)
         return now, gr.update(choices=[r[1] for r in now], value=None)
 
+    def reported(outputs: int):
+        """A write whose user error (a full disk, a damaged index) becomes the status line, one log line."""
+        def wrap(handler):
+            @functools.wraps(handler)  # keeps the signature: Gradio finds the progress argument through it
+            def run(*args, **kwargs):
+                try:
+                    return handler(*args, **kwargs)
+                except QAError as err:
+                    log.warning("%s refused: %s", handler.__name__, err)
+                    return (f"⚠️ {html.escape(str(err))}", *[gr.skip()] * (outputs - 1))
+            return run
+        return wrap
+
+    @reported(4)
     def upload(files, progress=gr.Progress(track_tqdm=True)):
         report, result = add_uploads(assistant, files or [], articles_dir)
         return (report_text(report, result), None, *refresh())
 
+    @reported(5)
     def paste(title, text, progress=gr.Progress(track_tqdm=True)):
         report, result = add_pasted(assistant, title, text, articles_dir)
         cleared = ("", "") if report else (title, text)
         return (report_text(report, result), *cleared, *refresh())
 
+    @reported(4)
     def from_web(urls, kind, progress=gr.Progress(track_tqdm=True)):
         report, result = add_urls(assistant, urls, kind, articles_dir)
         return (report_text(report, result), "" if report else urls, *refresh())
 
+    @reported(3)
     def remove(article_id):
         if not article_id:
             return "Choose an article to remove.", *refresh()
@@ -93,6 +116,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
                 if report.removed else "")
         return report_text(report, LoadResult(errors=report.errors)) + note, *refresh()
 
+    @reported(3)
     def rebuild(progress=gr.Progress(track_tqdm=True)):
         progress(0, desc="Reading articles")
         loaded = assistant.load([articles_dir])
@@ -164,11 +188,13 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
 def serve(assistant: Assistant, args) -> int:
     """Build the index on first start (an empty one for an empty folder), load the models, serve."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    logging.getLogger("qa.progress").setLevel(logging.INFO)  # how far a long upload's embedding got
     print(f"Opening the index at {assistant.config.index_dir} …", flush=True)
     try:
         report = assistant.ensure_index(progress=True)
         assistant.snapshot()
-    except IndexProblem as err:
+    except QAError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if report is not None:
@@ -179,7 +205,7 @@ def serve(assistant: Assistant, args) -> int:
             print(f"warning: {line}", file=sys.stderr)
     try:
         assistant.warm_up()  # load the models (or reach the --backend service) before the first person asks
-    except BackendError as err:
+    except QAError as err:  # the --backend service does not answer yet
         print(f"warning: {err}; questions fail until it answers", file=sys.stderr)
     user, password = os.environ.get("QA_USERNAME"), os.environ.get("QA_PASSWORD")
     demo = build_ui(assistant, Path(assistant.config.articles_dir), args.concurrency)

@@ -6,6 +6,7 @@ upload), and two files never share one.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import scripts
+from .config import Config
 from .dates import DateError, normalize_date
 from .schema import Article
+from .errors import QAError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,13 @@ BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xf
         (b"\xfe\xff", "utf-16"))
 
 
-class ArticleError(ValueError):
+# Files that are not text whatever their name says (an uncompressed PDF has no NUL byte at its start).
+MAGIC = ((b"%PDF-", "PDF"), (b"PK\x03\x04", "ZIP (or Word, or another Office)"), (b"\x89PNG", "PNG image"),
+         (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"), (b"\x1f\x8b", "gzip"),
+         (b"\xd0\xcf\x11\xe0", "legacy Office"))
+
+
+class ArticleError(QAError, ValueError):
     """A file or record that cannot become an article; the message names where."""
 
 
@@ -70,13 +80,24 @@ def make_article(text: str, *, id: str, title: str | None = None, source: str = 
         raise ArticleError("has no words, only punctuation or symbols")
     title = " ".join(str(title or "").split()) or guess_title(text) or fallback_title or id
     try:
-        published = normalize_date(published)
+        published = not_far_ahead(normalize_date(published))
     except DateError as err:
         if warnings is not None:
             warnings.append(f"{err}; kept without a date")
         published = None
     return Article(id=str(id), title=title, text=text, source=source, published=published,
                    content_hash=content_hash(title, text, published), author=_plain(author), site=_plain(site))
+
+
+FUTURE_DAYS = 1  # a date this many days ahead of today (UTC) is kept: a page in UTC+14 is already there
+
+
+def not_far_ahead(published: str | None) -> str | None:
+    """A published date, or DateError when it lies further ahead than time zones explain (a typo, a trick)."""
+    latest = (dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=FUTURE_DAYS)).isoformat()
+    if published and published[:10] > latest:
+        raise DateError(f"published date {published[:10]} is in the future (after {latest})")
+    return published
 
 
 def _plain(value: object) -> str:
@@ -110,11 +131,34 @@ def shorten(text: str, limit: int = TITLE_CHARS) -> str:
     return cut.rstrip(",;:—-") + "…"
 
 
-def read_text(path: Path, max_bytes: int, result: LoadResult, ident: str) -> str:
-    """Read a file as UTF-8; refuse binaries and oversize files, replace bad bytes with a warning."""
+CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+
+
+def decode_html(raw: bytes, declared: str | None = None) -> str:
+    """HTML (or XML) bytes as text: UTF-8 when valid, else the charset the server or the page declares
+    (Shift_JIS, GB2312, windows-1252…), else the one charset detection finds."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    found = CHARSET.search(raw[:8192])
+    for name in (declared, found.group(1).decode("ascii") if found else None):
+        if name:
+            try:
+                return raw.decode(name)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    from trafilatura.utils import decode_file
+
+    return decode_file(raw)
+
+
+def read_text(path: Path, max_bytes: int, result: LoadResult, ident: str, html: bool = False) -> str:
+    """Read a file as UTF-8 (HTML: its declared charset); refuse binaries and oversize files, replace bad
+    bytes with a warning."""
     size = path.stat().st_size
     if size > max_bytes:
-        raise ArticleError(f"is {size:,} bytes, over the {max_bytes:,}-byte limit per file")
+        raise ArticleError(f"is {size:,} bytes, over the {max_bytes:,}-byte limit per {'HTML ' if html else ''}file")
     raw = path.read_bytes()
     for bom, encoding in BOMS:  # UTF-16/32 with a byte-order mark (Windows Notepad's "Unicode")
         if raw.startswith(bom):
@@ -123,8 +167,13 @@ def read_text(path: Path, max_bytes: int, result: LoadResult, ident: str) -> str
             except UnicodeDecodeError as err:
                 raise ArticleError(f"starts with a {encoding.upper()} byte-order mark but is not valid "
                                    f"{encoding.upper()} (byte {err.start})") from err
+    for magic, kind in MAGIC:
+        if raw.startswith(magic):
+            raise ArticleError(f"is a {kind} file, not text (whatever its name says)")
     if b"\x00" in raw[:8192]:
         raise ArticleError("looks like a binary file, not text")
+    if html:
+        return decode_html(raw)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -157,18 +206,47 @@ def markdown_to_article(raw: str, *, id: str, source: str, fallback_title: str,
     match = FRONT_MATTER.match(raw.lstrip("\ufeff"))
     if not match:
         return make_article(raw, id=id, source=source, fallback_title=fallback_title, warnings=warnings)
-    import yaml
-
-    try:
-        meta = yaml.safe_load(match.group(1))
-    except yaml.YAMLError as err:
-        raise ArticleError(f"has front matter that is not valid YAML ({str(err).splitlines()[0]})") from err
-    if not isinstance(meta, dict):
-        raise ArticleError("has front matter that is not a set of `key: value` lines")
+    meta = front_matter(match.group(1))
     url = str(meta.get("url") or meta.get("canonical_url") or "")
     return make_article(raw.lstrip("\ufeff")[match.end():], id=id, title=meta.get("title"), source=url or source,
                         published=meta.get("date") or meta.get("published"), fallback_title=fallback_title,
                         author=meta.get("author"), site=meta.get("site"), warnings=warnings)
+
+
+MAX_FRONT_MATTER = 16 * 1024  # characters: a few dozen `key: value` lines need far less
+SCALAR_KEYS = ("title", "url", "canonical_url", "date", "published", "site")  # one value each (author may list)
+
+
+def front_matter(block: str) -> dict:
+    """YAML front matter as plain values: bounded in size, no aliases, no tags beyond YAML's safe ones.
+
+    Aliases are refused outright: nine levels of nine-way anchors ("billion laughs") expand to gigabytes.
+    """
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise ArticleError("has front matter with a YAML alias (*name); write the value out instead")
+            return super().compose_node(parent, index)
+
+    if len(block) > MAX_FRONT_MATTER:
+        raise ArticleError(f"has front matter of {len(block):,} characters, over the {MAX_FRONT_MATTER:,} allowed")
+    try:
+        meta = yaml.load(block, Loader=NoAliases)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise ArticleError(f"has front matter that is not valid YAML ({str(err).splitlines()[0]})") from err
+    except RecursionError:
+        raise ArticleError("has front matter nested too deeply to read") from None
+    if not isinstance(meta, dict):
+        raise ArticleError("has front matter that is not a set of `key: value` lines")
+    for key in SCALAR_KEYS:
+        if isinstance(meta.get(key), (dict, list, tuple, set)):
+            raise ArticleError(f"has front matter whose `{key}` is a {type(meta[key]).__name__}, not one value")
+    author = meta.get("author")
+    if isinstance(author, dict) or isinstance(author, list) and not all(isinstance(a, (str, int, float)) for a in author):
+        raise ArticleError("has front matter whose `author` is not a name or a list of names")
+    return meta
 
 
 def html_to_article(html: str, *, id: str, source: str, fallback_title: str,
@@ -195,7 +273,7 @@ def html_to_article(html: str, *, id: str, source: str, fallback_title: str,
     for label in (doc.title, page_title.group(1) if page_title else ""):
         if label and is_error_title(label):
             raise ArticleError(f"is an error page ({' '.join(label.split())!r}), not an article")
-    if not any(len(line.split()) >= BODY_WORDS for line in text.splitlines()):
+    if not any(scripts.words(line) >= BODY_WORDS for line in text.splitlines()):
         raise ArticleError("has no article body (only navigation, link lists or short fragments)")
     url = doc.url if (doc.url or "").startswith(("http://", "https://")) else ""
     return make_article(text, id=url or id, title=doc.title, source=url or source, published=doc.date,
@@ -230,7 +308,7 @@ def file_id(path: Path, articles_dir: Path | None) -> str:
     return resolved.as_posix()
 
 
-def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
+def load_file(path: Path, ident: str, max_bytes: int, max_html_bytes: int | None = None) -> LoadResult:
     """Load one file as article(s) with id `ident` (see `file_id`); problems become messages, never exceptions.
 
     Messages and sources name the file by `ident`, so a server never shows its own absolute paths
@@ -242,11 +320,13 @@ def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
     try:
         if suffix not in SUPPORTED_SUFFIXES:
             raise ArticleError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-        raw = read_text(path, max_bytes, result, ident)
+        html = suffix in (".html", ".htm")
+        limit = min(max_bytes, Config.max_html_bytes if max_html_bytes is None else max_html_bytes) if html else max_bytes
+        raw = read_text(path, limit, result, ident, html)
         if not raw.strip():
             raise ArticleError("is empty")
         dates: list[str] = []
-        if suffix in (".html", ".htm"):
+        if html:
             result.articles.append(html_to_article(raw, id=ident, source=ident, fallback_title=path.stem,
                                                    warnings=dates))
         elif suffix == ".jsonl":
@@ -257,6 +337,9 @@ def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
                     result.errors.append(f"{ident}:{lineno}: invalid JSON ({err.msg}); line skipped")
+                    continue
+                except RecursionError:
+                    result.errors.append(f"{ident}:{lineno}: JSON nested too deeply to read; line skipped")
                     continue
                 _append_record(result, record, f"{ident}:{lineno}", f"{ident}#{lineno}", ident)
         elif suffix == ".json":
@@ -272,6 +355,8 @@ def load_file(path: Path, ident: str, max_bytes: int) -> LoadResult:
         result.warnings += [f"{ident}: {line}" for line in dates]
     except json.JSONDecodeError as err:
         result.errors.append(f"{ident}: invalid JSON at line {err.lineno}: {err.msg}")
+    except RecursionError:  # 200,000 nested brackets: one message, and the other files go on
+        result.errors.append(f"{ident}: nested too deeply to read (JSON or markup nesting past Python's limit)")
     except ArticleError as err:
         result.errors.append(f"{ident}: {err}")
     except OSError as err:
@@ -292,21 +377,43 @@ def iter_files(paths: Iterable[Path], result: LoadResult) -> Iterable[Path]:
     """Files, and the article files of folders (recursively); missing paths become errors."""
     for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            if not any(p.suffix.lower() in SUPPORTED_SUFFIXES for p in files):
+            entries = sorted(path.rglob("*"))
+            articles = [f for f in entries if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+                        and not f.name.startswith(OWN_TEMP)]
+            if not articles:
                 result.errors.append(f"{path}: no article files ({', '.join(SUPPORTED_SUFFIXES)}) in this folder")
-            yield from (f for f in files if f.suffix.lower() in SUPPORTED_SUFFIXES)
+            for link in (e for e in entries if e.is_symlink() and e.is_dir()):  # not followed: say so if it leads out
+                inside(link, path, result)
+            yield from (f for f in articles if inside(f, path, result))
         elif path.is_file():
             yield path
         else:
             result.errors.append(f"{path}: no such file or folder")
 
 
-def load_paths(paths: Iterable[Path | str], articles_dir: Path | None, max_bytes: int) -> LoadResult:
+OWN_TEMP = ".incoming-"  # `place_file`'s half-written files: never articles
+
+
+def inside(file: Path, folder: Path, result: LoadResult) -> bool:
+    """Whether a file found in a folder may be read: not a link leading out of the folder, not hidden."""
+    try:
+        file.resolve().relative_to(folder.resolve())
+    except ValueError:
+        result.errors.append(f"{file}: a link to {file.resolve()}, outside {folder}; skipped (move or copy it "
+                             f"into the folder to index it)")
+        return False
+    if file.name.startswith("."):
+        result.warnings.append(f"{file}: skipped, a hidden file (its name starts with a dot); rename it to index it")
+        return False
+    return True
+
+
+def load_paths(paths: Iterable[Path | str], articles_dir: Path | None, max_bytes: int,
+               max_html_bytes: int | None = None) -> LoadResult:
     """Load files and folders (ids per `file_id`); duplicate ids in one batch keep the first and report the rest."""
     result = LoadResult()
     for file, ident in article_files(paths, articles_dir, result):
-        result.extend(load_file(file, ident, max_bytes))
+        result.extend(load_file(file, ident, max_bytes, max_html_bytes))
     return first_per_id(result)
 
 

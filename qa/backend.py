@@ -3,14 +3,14 @@ pool of replicas; the Articles tab still writes the index folder, which the serv
 from __future__ import annotations
 
 from .config import Config
-from .pipeline import Assistant, IndexEmpty, QuestionError
+from .errors import QAError
+from .pipeline import Assistant
 from .schema import Answer
-from .store import IndexProblem
 
 TIMEOUT_SECONDS = 60.0  # a question waits this long for a busy service before the chat says so
 
 
-class BackendError(RuntimeError):
+class BackendError(QAError, RuntimeError):
     """The answering service cannot be reached or failed; the message says which and where."""
 
 
@@ -50,12 +50,8 @@ class RemoteAssistant(Assistant):
         if response.status_code == 200:
             return body
         message = body.get("error") if isinstance(body, dict) else None
-        kind = body.get("kind") if isinstance(body, dict) else None
-        if message and kind == "question":
-            raise QuestionError(message)
-        if message and kind == "empty":
-            raise IndexEmpty(message)
-        if message and kind == "index":
-            raise IndexProblem(message)
+        known = QAError.of_kind(body.get("kind"), message) if isinstance(body, dict) and message else None
+        if known is not None:
+            raise known
         raise BackendError(f"the answering service at {self.url} answered HTTP {response.status_code}"
                            + (f": {message}" if message else ""))

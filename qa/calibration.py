@@ -8,11 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from .errors import QAError
 
 FILE = "calibration.json"
 
 
-class CalibrationError(ValueError):
+class CalibrationError(QAError, ValueError):
     """A calibration.json that cannot be used; the message names the file."""
 
 

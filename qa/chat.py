@@ -1,18 +1,20 @@
 """Chat logic behind the app: follow-ups decided by evidence, safe readable replies, article handlers."""
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import shutil
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from .articles import SNIPPET_CHARS, SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, place_file, shorten
-from .backend import BackendError
+from .errors import QAError
 from .indexing import IndexReport
-from .pipeline import Assistant, IndexEmpty, QuestionError
+from .pipeline import Assistant, IndexEmpty
 from .schema import Answer
-from .store import IndexMissing, IndexProblem
+from .store import IndexMissing
 
 WHOLE_ARTICLE_CHARS = 20_000  # an opened article longer than this is cut, with a note
 NO_ARTICLES = "No articles yet: add some in the Articles tab."
@@ -250,7 +252,7 @@ def ask(assistant: Assistant, question: str, history: list[Turn], k: int | None 
         ans, resolved = answer_in_context(assistant, question, history, k, since, until)
     except IndexEmpty:
         return NO_ARTICLES, None
-    except (QuestionError, IndexProblem, BackendError) as err:
+    except QAError as err:
         return f"⚠️ {escape(str(err))}", None
     article = ""
     if ans.found and not ans.source.startswith(("http://", "https://")):
@@ -259,14 +261,25 @@ def ask(assistant: Assistant, question: str, history: list[Turn], k: int | None 
 
 
 # Article management.
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+UNSAFE_NAME = re.compile(r"[^\w .-]+")  # \w is Unicode: the letters and digits of every script stay
+NAME_BYTES = 120  # of the stem, in UTF-8 (file systems allow 255 bytes a name)
 
 
 def safe_filename(name: str, suffix: str | None = None) -> str:
-    """A plain file name (no folders, no dot-files) so uploads cannot escape the articles folder."""
-    stem = SAFE_NAME.sub("_", Path(name).stem).strip("._") or "article"
-    ext = (suffix or Path(name).suffix).lower()
-    return f"{stem[:80]}{ext}"
+    """A plain file name (no folders, no dot-files, no control characters) inside the articles folder.
+
+    Letters of every script are kept (NFC-normalized). When anything had to change, a short hash of the
+    name as given is added, so two different names never become one file, and the same name always
+    gives the same file (a re-upload updates its article).
+    """
+    given = unicodedata.normalize("NFC", str(name).replace("\\", "/").rsplit("/", 1)[-1])
+    raw_stem, raw_ext = Path(given).stem, Path(given).suffix
+    ext = (suffix or UNSAFE_NAME.sub("", raw_ext)).lower()
+    stem = " ".join(UNSAFE_NAME.sub("_", raw_stem).split()).strip("._ -") or "article"
+    stem = stem.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").rstrip("._ -") or "article"
+    if f"{stem}{ext}" != given:
+        stem += "-" + hashlib.sha256(given.encode("utf-8")).hexdigest()[:8]
+    return f"{stem}{ext}"
 
 
 def _unique(folder: Path, name: str) -> Path:
@@ -296,11 +309,27 @@ def add_uploads(assistant: Assistant, files: list[str], folder: Path) -> tuple[I
         if src.stat().st_size > limit:
             result.errors.append(f"{dest.name}: {src.stat().st_size:,} bytes is over the {limit:,}-byte limit")
             continue
-        loaded = load_file(src, file_id(dest, folder), limit)
+        loaded = load_file(src, file_id(dest, folder), limit, assistant.config.max_html_bytes)
+        loaded.articles = own_ids(assistant, loaded, dest, folder)
         result.extend(loaded)
         if loaded.articles:
             place_file(folder, dest, lambda tmp: shutil.copyfile(src, tmp))
     return _index(assistant, result)
+
+
+def own_ids(assistant: Assistant, loaded: LoadResult, dest: Path, folder: Path) -> list:
+    """The upload's articles that may be written: new ids, or ids that the earlier upload of the same
+    name held. An id (a JSON record's `id` or `url`) of an article from anywhere else is refused."""
+    limit = assistant.config.max_file_bytes
+    before = {a.id for a in load_file(dest, file_id(dest, folder), limit).articles} if dest.is_file() else set()
+    kept = []
+    for article in loaded.articles:
+        if article.id not in before and assistant.indexed(article.id) is not None:
+            loaded.errors.append(f"{dest.name}: the id {article.id!r} belongs to an article that did not come from "
+                                 f"this file; not replaced (give the record another id)")
+        else:
+            kept.append(article)
+    return kept
 
 
 def add_pasted(assistant: Assistant, title: str, text: str, folder: Path) -> tuple[IndexReport | None, LoadResult]:
@@ -329,7 +358,7 @@ def add_urls(assistant: Assistant, text: str, kind: str, folder: Path) -> tuple[
     if len(urls) > MAX_URLS:
         return None, LoadResult(errors=[f"{len(urls)} addresses; add at most {MAX_URLS} at once"])
     lists = {"feed": {"feeds": urls}, "sitemap": {"sitemaps": urls}}.get(kind, {"pages": urls})
-    result = web.load_urls(assistant.config, **lists)
+    result = web.load_urls(assistant.config, **lists, existing=assistant.indexed)
     web.save(result.articles, folder)
     return _index(assistant, result)
 
@@ -337,7 +366,7 @@ def add_urls(assistant: Assistant, text: str, kind: str, folder: Path) -> tuple[
 def _index(assistant: Assistant, result: LoadResult) -> tuple[IndexReport | None, LoadResult]:
     if not result.articles:
         return None, result
-    return assistant.add(result.articles), result
+    return assistant.add(result.articles, progress=True), result  # the status line shows the embedding bar
 
 
 def report_text(report: IndexReport | None, result: LoadResult) -> str:

@@ -13,18 +13,14 @@ from pathlib import Path
 from .articles import SNIPPET_CHARS, ArticleError, shorten
 from .config import Config, RetrievalMode
 from .distributed import ClusterError
-from .evaluation import QAFileError
+from .errors import QAError
 from .pipeline import Assistant, QuestionError
-from .onnx_export import OnnxFileError
-from .training import TrainingDataError
-from .store import IndexProblem
-
-
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("qa.progress").setLevel(logging.INFO)  # how far a long write got, on stderr
     argv = list(map(str, sys.argv[1:] if argv is None else argv))
     args = parser().parse_args(argv)
     args.argv = argv  # as typed, for records such as a trained reader's MODEL.md
@@ -39,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     assistant = Assistant(config)
     try:
         return args.func(assistant, args)
-    except (QuestionError, QAFileError, ArticleError, IndexProblem, ClusterError, TrainingDataError, OnnxFileError,
-            OSError) as err:
+    except (QAError, OSError) as err:  # what a user can fix: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -217,7 +212,7 @@ def cmd_add(assistant: Assistant, args) -> int:
     loaded, encoder = read_articles(assistant, args, [Path(p) for p in args.paths if not web.is_url(p)])
     if urls or args.feed or args.sitemap:
         config = assistant.config.with_(allow_private_urls=args.allow_private_urls)
-        fetched = web.load_urls(config, urls, args.feed, args.sitemap)
+        fetched = web.load_urls(config, urls, args.feed, args.sitemap, existing=assistant.indexed)
         web.save(fetched.articles, config.articles_dir)
         loaded.extend(fetched)
     _report_load_problems(loaded)
@@ -261,8 +256,11 @@ def cmd_compact(assistant: Assistant, args) -> int:
 
 def cmd_stats(assistant: Assistant, args) -> int:
     """Segments, tombstones, sizes and a memory estimate; reads the manifest and files, loads no model."""
-    snap = assistant.snapshot()
+    from .store import Snapshot
+
+    snap = Snapshot.open(assistant.config.index_dir, strict=False)  # a damaged index is shown, not refused
     m = snap.manifest
+    counts = snap.counts()
     root = Path(assistant.config.index_dir)
     size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
     segments = [{"name": info.name, "kind": info.kind, "vectors": info.count,
@@ -275,7 +273,12 @@ def cmd_stats(assistant: Assistant, args) -> int:
                       "overlap_sentences": m.overlap_sentences, "format_version": m.format_version,
                       "id_scheme": m.id_scheme, "bytes_on_disk": size,
                       "memory_estimate_bytes": sum(s["memory_bytes"] for s in segments),
-                      "built": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.created))}, indent=2))
+                      "built": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.created)),
+                      "live_chunks": counts}, indent=2))
+    if len(set(counts.values())) > 1:
+        print(f"error: the index's stores disagree on its live chunks ({', '.join(f'{k} {v}' for k, v in counts.items())}); "
+              f"rebuild it with `qa build --index {root}`", file=sys.stderr)
+        return 1
     return 0
 
 

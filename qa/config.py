@@ -125,7 +125,7 @@ class Config:
     prefer_latest: bool = True  # no effect without dated articles; 8/8 latest figures vs 4/8 (bench_news.py)
     # Articles from the web (qa/web.py): addresses on the server's own network are refused unless allowed.
     allow_private_urls: bool = field(default_factory=lambda: os.environ.get("QA_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
-    fetch_timeout: float = 15.0  # seconds per request (connect, and each read)
+    fetch_timeout: float = 15.0  # seconds per connect and per read (fetch_deadline bounds the whole URL)
     fetch_max_redirects: int = 5
     feed_max_articles: int = 200  # pages fetched from one feed or sitemap
     user_agent: str = "qa-articles/0.1 (offline question answering over articles; +https://pypi.org/project/qa-articles/)"
@@ -154,6 +154,12 @@ class Config:
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 10 * 1024 * 1024
+    # HTML is extracted before it is chunked; 5 MB takes at most ~15 s even for markup-heavy pages
+    # (benchmarks/bench_html.py, results/html.md), and real news pages are far smaller.
+    max_html_bytes: int = 5 * 1024 * 1024
+    # One URL (every redirect, the headers and the body) gets this many seconds in all: a server that
+    # sends a byte a second never holds a fetch, or the chat's write slot, for longer.
+    fetch_deadline: float = 60.0
 
     def with_(self, **changes) -> "Config":
         """A copy with some settings changed (frozen, so caches keyed on it stay valid); None keeps a setting."""

@@ -9,11 +9,13 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from .errors import QAError
 
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_DATE_CHARS = 64  # "Wednesday, 25 November 2026, 14:30:00 Central European Summer Time" fits
 
 
-class DateError(ValueError):
+class DateError(QAError, ValueError):
     """A date that cannot be read; the message quotes it."""
 
 
@@ -28,7 +30,12 @@ def normalize_date(value: object) -> str | None:
         return _iso(value)
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = " ".join(str(value).split())
+    if not isinstance(value, (str, int, float)):
+        raise DateError(f"a date must be text, not {type(value).__name__}")
+    text = str(value)
+    if len(text) > MAX_DATE_CHARS:  # before any parsing: dateutil takes minutes over a megabyte of text
+        raise DateError(f"unreadable date: {len(text):,} characters long, where a date has at most {MAX_DATE_CHARS}")
+    text = " ".join(text.split())
     try:
         return _iso(dt.datetime.fromisoformat(text.replace("Z", "+00:00"))) if "T" in text or " " not in text \
             else _parsed(text)

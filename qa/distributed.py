@@ -26,6 +26,7 @@ from .config import BUNDLED_READER, Config
 from .embedding import Embedder, model_id
 from .indexing import Encoded, NodeWork
 from .schema import Article, Chunk
+from .errors import QAError
 
 # Workers load models from disk only, and quietly (their output reaches the driver's terminal).
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
@@ -33,7 +34,7 @@ WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_
 ARTICLES_PER_BATCH = 16  # articles per embedder call: enough chunks for full model batches
 
 
-class ClusterError(RuntimeError):
+class ClusterError(QAError, RuntimeError):
     """The cluster cannot be reached, or work on it failed; an index being built is left unchanged."""
 
 

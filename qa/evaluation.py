@@ -11,11 +11,12 @@ from typing import Any, Iterable
 
 from .reader import normalize
 from .schema import Article
+from .errors import QAError
 
 RECALL_AT = (1, 5, 10, 20)
 
 
-class QAFileError(ValueError):
+class QAFileError(QAError, ValueError):
     """A question/answer file that cannot be read; the message names the file and line."""
 
 

@@ -1,6 +1,7 @@
 """Build and update the on-disk index: chunk, embed, and commit through the store (O(change) per write)."""
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from .articles import file_id, load_paths, one_per_id
 from .chunking import Chunker
 from .config import Config, bundled_seeds, data_home
 from .embedding import Embedder
+from .errors import disk_full, is_disk_full
 from .schema import Article, Chunk
 from .compaction import CompactionPolicy, CompactionReport, compact, needs_compaction
 from .manifest import ID_SCHEME, IndexMissing, IndexNeedsMigration, Manifest, read_manifest
@@ -71,6 +73,11 @@ class Encoder(Protocol):
     def run(self, articles: list[Article], chunker: Chunker, progress: bool) -> Encoded: ...
 
 
+PROGRESS_CHUNKS = 2_000  # a write embedding more chunks than this says how far it got, bar or not
+PROGRESS_SECONDS = 10.0
+progress_log = logging.getLogger("qa.progress")  # the CLI and the chat show it (a book-length article takes minutes)
+
+
 class LocalEncoder:
     """Chunks and embeds in this process."""
 
@@ -79,8 +86,18 @@ class LocalEncoder:
 
     def run(self, articles: list[Article], chunker: Chunker, progress: bool) -> Encoded:
         chunks = [chunker.run(a) for a in articles]
-        vectors = self.embedder.encode([c.text for cs in chunks for c in cs], progress=progress)
-        return Encoded(chunks, vectors)
+        texts = [c.text for cs in chunks for c in cs]
+        if progress or len(texts) <= PROGRESS_CHUNKS:
+            return Encoded(chunks, self.embedder.encode(texts, progress=progress))
+        parts, started, said = [], time.monotonic(), time.monotonic()
+        step = self.embedder.batch_size * 8
+        for start in range(0, len(texts), step):  # slices, so that a line can say how far it got
+            parts.append(self.embedder.encode(texts[start:start + step]))
+            if time.monotonic() - said >= PROGRESS_SECONDS or start + step >= len(texts):
+                said = time.monotonic()
+                progress_log.info("embedded %s of %s chunks (%.0f s)", f"{min(start + step, len(texts)):,}",
+                                  f"{len(texts):,}", said - started)
+        return Encoded(chunks, np.concatenate(parts))
 
 
 def make_chunker(embedder: Embedder, chunk_tokens: int, overlap_sentences: int) -> Chunker:
@@ -132,7 +149,13 @@ class Indexer:
             migrate(self.index_dir, self.config.seal_size, self.config.ivf_sq8)
         if read_manifest(self.index_dir) is None:
             return None
-        return compact(self.index_dir, self.policy, full)
+        try:
+            return compact(self.index_dir, self.policy, full)
+        except Exception as err:
+            if is_disk_full(err):
+                raise disk_full(err, self.index_dir, "the compaction stopped, and the index is as its last "
+                                                     "write left it") from err
+            raise
 
     def _locked_write(self, add: list[Article], remove: list[str], progress: bool, rebuild: bool) -> IndexReport:
         with write_lock(self.index_dir):
@@ -151,8 +174,10 @@ class Indexer:
             txn = Transaction(self.index_dir, base)
             try:
                 return self._write(txn, add, remove, progress, rebuild)
-            except BaseException:
+            except BaseException as err:
                 txn.abort()
+                if is_disk_full(err):  # the manifest is written last: the previous one still stands
+                    raise disk_full(err, self.index_dir) from err
                 raise
 
     def _write(self, txn: Transaction, add: list[Article], remove: list[str], progress: bool,

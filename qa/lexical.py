@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from .scripts import bigrams
+
 STOPWORDS = "en"
 FIELD_ID, FIELD_TEXT = "chunk_id", "text"
 WRITER_HEAP = 64 * 1024 * 1024
@@ -25,7 +27,9 @@ def _bm25s():
 
 
 def tokenize(texts: list[str]) -> list[list[str]]:
-    return _bm25s().tokenize(texts, stopwords=STOPWORDS, return_ids=False, show_progress=False)
+    """bm25s' tokens; scripts without spaces as character pairs first (English text is unchanged)."""
+    return _bm25s().tokenize([bigrams(t) for t in texts], stopwords=STOPWORDS, return_ids=False,
+                             show_progress=False)
 
 
 def _schema():
@@ -40,12 +44,17 @@ def _schema():
 class LexicalIndex:
     """A tantivy index of (chunk id, tokens); `visible` decides which chunk ids a reader may see."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path | None):
+        """The index in `folder` (created if missing), or an empty one in memory for None (a damaged
+        index's missing keyword index, seen by `qa stats` without writing anything)."""
         import tantivy
 
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = None if folder is None else Path(folder)
         self.schema = _schema()
+        if self.folder is None:
+            self.index = tantivy.Index(self.schema)
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.index = tantivy.Index(self.schema, path=str(self.folder))
 
     # Writing (one writer at a time: the index folder's lock).

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from .errors import QAError
 
 FORMAT_VERSION = 2
 # Article ids of files: 1 = relative to whichever folder they were loaded from (could collide),
@@ -20,8 +21,10 @@ MANIFEST = "MANIFEST"
 OLD_POINTER = "CURRENT"  # format 1: generations named by this file
 
 
-class IndexProblem(RuntimeError):
+class IndexProblem(QAError, RuntimeError):
     """An index that cannot be used; the message says which command fixes it."""
+
+    kind, status = "index", 503
 
 
 class IndexMissing(IndexProblem):
@@ -115,7 +118,7 @@ def read_manifest(index_dir: Path) -> Manifest | None:
     """The committed manifest, or None when no index was ever built here."""
     index_dir = Path(index_dir)
     try:
-        text = (index_dir / MANIFEST).read_text()
+        raw = (index_dir / MANIFEST).read_bytes()
     except FileNotFoundError:
         if (index_dir / OLD_POINTER).exists():
             raise IndexNeedsMigration(
@@ -123,9 +126,9 @@ def read_manifest(index_dir: Path) -> Manifest | None:
                 f"`qa compact --index {index_dir}` (the chat and any `qa add` do it too)") from None
         return None
     try:
-        manifest = Manifest.from_json(text)
-    except (ValueError, TypeError, KeyError) as err:
-        raise IndexCorrupt(f"index at {index_dir} has a damaged manifest ({err}); rebuild it with "
+        manifest = Manifest.from_json(raw.decode("utf-8"))  # random bytes: UnicodeDecodeError, a ValueError
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+        raise IndexCorrupt(f"index at {index_dir} has a damaged manifest ({str(err)[:120]}); rebuild it with "
                            f"`qa build --index {index_dir}`") from err
     if manifest.format_version != FORMAT_VERSION:
         raise IndexMismatch(f"index at {index_dir} has format {manifest.format_version}, this version reads "

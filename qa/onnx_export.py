@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .checksums import sha256
+from .errors import QAError
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.WARNING)  # its one "first use" line is shown while the root logger is quieted (_quiet)
@@ -28,7 +29,7 @@ RECORD = "export.json"
 _lock = threading.Lock()
 
 
-class OnnxFileError(RuntimeError):
+class OnnxFileError(QAError, RuntimeError):
     """An exported model that does not match its record; the message says how to rebuild it."""
 
 

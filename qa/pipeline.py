@@ -20,14 +20,19 @@ from .reader import Decoding, Reader, best_per_article, decode, normalize, ranks
 from .retrieval import Retriever
 from .schema import Alternative, Answer, Article, ArticleAnswer, Chunk, Citation, Passage, PassageRef, Span
 from .store import ArticleInfo, IndexMissing, Snapshot, manifest_version
+from .errors import QAError
 
 
-class QuestionError(ValueError):
+class QuestionError(QAError, ValueError):
     """A question or setting a person typed that cannot be answered as given; the message says why."""
+
+    kind, status = "question", 400
 
 
 class IndexEmpty(IndexMissing):
     """The index exists but holds no articles yet."""
+
+    kind, status = "empty", 503
 
 
 log = logging.getLogger(__name__)
@@ -63,9 +68,12 @@ def validate_question(question: str, max_chars: int) -> str:
     return question
 
 
-def validate_k(k: int, max_k: int) -> int:
+def validate_k(k: object, max_k: int) -> int:
+    """A whole number of passages (5 or 5.0 from JSON); never a bool, a fraction, text or None."""
+    if isinstance(k, float) and k.is_integer():
+        k = int(k)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k:
-        raise QuestionError(f"k (passages to read) must be a whole number from 1 to {max_k}, got {k!r}")
+        raise QuestionError(f"k (passages to read) must be a whole number from 1 to {max_k}, got {repr(k)[:40]}")
     return k
 
 
@@ -238,7 +246,7 @@ class Assistant:
 
     def load(self, paths: Iterable[Path | str]) -> LoadResult:
         """Read article files and folders; file ids are relative to the articles folder (see `file_id`)."""
-        return load_paths(paths, self.config.articles_dir, self.config.max_file_bytes)
+        return load_paths(paths, self.config.articles_dir, self.config.max_file_bytes, self.config.max_html_bytes)
 
     def add(self, articles: Iterable[Article], progress: bool = False, encoder: Encoder | None = None) -> IndexReport:
         return self.indexer(encoder).update(add=articles, progress=progress)
@@ -255,6 +263,13 @@ class Assistant:
 
     def articles(self) -> list[ArticleInfo]:
         return self.snapshot().articles()
+
+    def indexed(self, article_id: str) -> Article | None:
+        """The live article with this id, or None (also before the first index exists)."""
+        try:
+            return self.snapshot().article(article_id)
+        except IndexMissing:
+            return None
 
 
 def date_range(since: object, until: object) -> DateRange | None:

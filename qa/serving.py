@@ -6,7 +6,7 @@
 Each replica is an `Assistant` with its own read-only snapshot; like any Assistant it reopens the index
 when a writer (`qa add`, the chat's Articles tab) commits a new manifest, on its next question. Every
 node must see the index folder at the same path (shared storage). Errors come back as
-{"error": message, "kind": "question" | "empty" | "index"} with status 400 or 503.
+{"error": message, "kind": …} with the status of the error's class (`QAError.kind`, `.status`).
 """
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations at run time.
 import signal
@@ -20,8 +20,8 @@ from ray import serve
 
 from .config import Config
 from .distributed import connect, localize
-from .pipeline import Assistant, IndexEmpty, QuestionError
-from .store import IndexProblem
+from .errors import QAError
+from .pipeline import Assistant
 
 APP_NAME = "qa"
 REPLICA_HEADER = "X-QA-Replica"  # which replica answered (load spreading is visible to clients and tests)
@@ -51,20 +51,16 @@ class AnswerService:
         try:
             result = self.assistant.answer(request.question, k=request.k, query=request.query, since=request.since,
                                            until=request.until)
-        except QuestionError as err:
-            return self.error(400, "question", err)
-        except IndexEmpty as err:
-            return self.error(503, "empty", err)
-        except IndexProblem as err:
-            return self.error(503, "index", err)
+        except QAError as err:  # the kinds the client raises again (qa/errors.py)
+            return self.error(err.status, err.kind, err)
         return JSONResponse(result.to_dict(), headers={REPLICA_HEADER: self.replica})
 
     @api.get("/health")
     def health(self) -> JSONResponse:
         try:
             m = self.assistant.snapshot().manifest
-        except IndexProblem as err:
-            return self.error(503, "index", err)
+        except QAError as err:
+            return self.error(err.status, err.kind, err)
         return JSONResponse({"status": "ok", "articles": m.articles, "chunks": m.chunks, "index_version": m.version,
                              "replica": self.replica}, headers={REPLICA_HEADER: self.replica})
 

@@ -114,6 +114,23 @@ def load_tombstones(index_dir: Path, manifest: Manifest) -> np.ndarray:
     return np.load(Path(index_dir) / manifest.tombstones_file, allow_pickle=False)
 
 
+def open_lexical(index_dir: Path, manifest: Manifest, strict: bool = True) -> LexicalIndex:
+    """The keyword index, refused when it is missing or holds fewer chunks than the manifest's live ones
+    (an emptied or deleted lexical/ would silently turn hybrid search into dense search alone).
+    Not `strict` (`qa stats`, which shows the disagreement): a missing one reads as empty."""
+    folder = Path(index_dir) / LEXICAL
+    if not strict:
+        return LexicalIndex(folder if (folder / "meta.json").is_file() else None)
+    if manifest.chunks and not (folder / "meta.json").is_file():
+        raise IndexCorrupt(f"index at {index_dir} misses its keyword index ({LEXICAL}/); rebuild it with "
+                           f"`qa build --index {index_dir}`")
+    lexical = LexicalIndex(folder)
+    if lexical.count() < manifest.chunks:
+        raise IndexCorrupt(f"index at {index_dir} has a keyword index ({LEXICAL}/) with {lexical.count():,} of its "
+                           f"{manifest.chunks:,} chunks; rebuild it with `qa build --index {index_dir}`")
+    return lexical
+
+
 def manifest_version(index_dir: Path) -> int | None:
     manifest = read_manifest(index_dir)
     return None if manifest is None else manifest.version
@@ -133,8 +150,10 @@ class Snapshot:
         self.lexical = lexical.reader(self.visible)
 
     @classmethod
-    def open(cls, index_dir: Path, nprobe: int | None = None, attempts: int = 5) -> "Snapshot":
-        """The committed manifest's view; `nprobe` (default `Config.nprobe`) is how many IVF cells a search visits."""
+    def open(cls, index_dir: Path, nprobe: int | None = None, attempts: int = 5, strict: bool = True) -> "Snapshot":
+        """The committed manifest's view; `nprobe` (default `Config.nprobe`) is how many IVF cells a search visits.
+
+        `strict` refuses an index whose stores disagree (see `open_lexical`); `qa stats` opens it anyway."""
         from .config import Config
 
         index_dir = Path(index_dir)
@@ -150,8 +169,10 @@ class Snapshot:
                         segment.set_probes(nprobe)
                 tombstones = load_tombstones(index_dir, manifest)
                 db = connect(index_dir, readonly=True)
-                lexical = LexicalIndex(index_dir / LEXICAL)
+                lexical = open_lexical(index_dir, manifest, strict)
                 return cls(index_dir, manifest, segments, tombstones, db, lexical)
+            except IndexProblem:
+                raise
             except FileNotFoundError:
                 if attempt + 1 == attempts or read_manifest(index_dir) == manifest:
                     raise IndexCorrupt(f"index at {index_dir} misses files its manifest lists; rebuild it "

@@ -26,12 +26,13 @@ from .articles import shorten
 from .config import Config
 from .evaluation import exact_match, f1_score
 from .schema import Article, ArticleMeta, Chunk, Passage
+from .errors import QAError
 
 CHECKPOINTS = "checkpoints"
 WINDOW_CHARS = 600  # context kept on each side of an answer found in a long article with no passage around it
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(QAError, ValueError):
     """A training file that cannot be read at all; the message names it."""
 
 

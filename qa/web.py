@@ -4,23 +4,28 @@ Each hop (the first request and every redirect) resolves the host name, refuses 
 server's own network (loopback, private, link-local including cloud metadata at 169.254.169.254,
 multicast, reserved) unless `Config.allow_private_urls`, and then connects to exactly the address
 it checked, so a name that resolves differently a second time (DNS rebinding) cannot slip through.
-Nothing is sent to a refused address. Pages are extracted like HTML files (trafilatura), feeds and
-sitemaps are read by trafilatura's own parsers, and each fetched article is kept in the articles
-folder as a JSON record, so `qa build` rebuilds it without the network.
+Nothing is sent to a refused address, and no URL takes longer than `Config.fetch_deadline` in all.
+Pages are extracted like HTML files (trafilatura), feeds are read by feedparser and sitemaps by
+trafilatura's parser, and each fetched article is kept in the articles folder as a JSON record, so
+`qa build` rebuilds it without the network. A page is never stored under another site's URL, nor
+under the id of an article that came from another address or from a file.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import ipaddress
 import json
+import math
 import re
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .articles import ArticleError, LoadResult, html_to_article, place_file
+from .articles import ArticleError, LoadResult, decode_html, html_to_article, place_file
 from .config import Config
 from .schema import Article
 
@@ -40,8 +45,12 @@ class FetchError(ArticleError):
     """A URL that could not be fetched or is not what was asked for; the message says which."""
 
 
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def is_url(text: str) -> bool:
-    return str(text).lower().startswith(("http://", "https://"))
+    """Anything with a scheme (http://, file://, ftp://…): the guard then says which ones are fetched."""
+    return bool(URL_SCHEME.match(str(text)))
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -69,7 +78,7 @@ def refusal(address: str) -> str | None:
         return "a cloud metadata address"
     for kind in ("unspecified", "loopback", "link_local", "private", "multicast", "reserved"):
         if getattr(ip, f"is_{kind}"):
-            return f"a {kind.replace('_', '-')} address"
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind.replace('_', '-')} address"
     return None if ip.is_global else "not a public address"
 
 
@@ -106,6 +115,68 @@ class UrlPolicy:
         return any(ip in ipaddress.ip_network(net) for net in self.allowed)
 
 
+class Deadline:
+    """The moment the current URL's time is up: every connect, read and write waits at most until then,
+    so a server that drips a byte a second (each read well inside the per-read timeout) is cut off too."""
+
+    def __init__(self):
+        self.at = math.inf
+
+    def left(self, timeout: float | None) -> float:
+        import httpcore
+
+        remaining = self.at - time.monotonic()
+        if remaining <= 0:
+            raise httpcore.ReadTimeout("the deadline for this URL passed")
+        return remaining if timeout is None else min(timeout, remaining)
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+def _deadline_transport(deadline: Deadline):
+    """httpx's transport on a network backend whose streams obey `deadline`."""
+    import httpcore
+    import httpx
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, stream):
+            self.stream = stream
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self.stream.read(max_bytes, deadline.left(timeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self.stream.write(buffer, deadline.left(timeout))
+
+        def close(self) -> None:
+            self.stream.close()
+
+        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+            return Stream(self.stream.start_tls(ssl_context, server_hostname, deadline.left(timeout)))
+
+        def get_extra_info(self, info):
+            return self.stream.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self):
+            self.backend = httpcore.SyncBackend()
+
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            return Stream(self.backend.connect_tcp(host, port, deadline.left(timeout), local_address, socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            self.backend.sleep(seconds)
+
+    class Transport(httpx.HTTPTransport):
+        def __init__(self):
+            super().__init__()
+            self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), network_backend=Backend())
+
+    return Transport()
+
+
 @dataclass(frozen=True)
 class Fetched:
     url: str  # after redirects
@@ -121,11 +192,21 @@ class Fetcher:
 
         self.config = config
         self.policy = policy or UrlPolicy(config.allow_private_urls)
+        self.deadline = Deadline()
         # trust_env=False: a proxy from the environment would connect on our behalf, past the guard.
         self.client = httpx.Client(timeout=httpx.Timeout(config.fetch_timeout), follow_redirects=False,
-                                   trust_env=False, headers={"User-Agent": config.user_agent})
+                                   trust_env=False, headers={"User-Agent": config.user_agent},
+                                   transport=_deadline_transport(self.deadline))
 
-    def get(self, url: str, accept: tuple[str, ...]) -> Fetched:
+    def get(self, url: str, accept: tuple[str, ...], limit: int | None = None) -> Fetched:
+        """One URL, redirects followed by hand (each hop guarded), within `Config.fetch_deadline` in all."""
+        self.deadline.at = time.monotonic() + self.config.fetch_deadline
+        try:
+            return self._get(url, accept, limit or self.config.max_file_bytes)
+        finally:
+            self.deadline.at = math.inf
+
+    def _get(self, url: str, accept: tuple[str, ...], limit: int) -> Fetched:
         import httpx
 
         for _ in range(self.config.fetch_max_redirects + 1):
@@ -140,22 +221,24 @@ class Fetcher:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])
                         continue
-                    return self._body(url, response, accept)
+                    return self._body(url, response, accept, limit)
             except httpx.TimeoutException as err:
+                if self.deadline.passed:
+                    raise FetchError(f"took longer than the {self.config.fetch_deadline:g} s allowed per URL "
+                                     f"(Config.fetch_deadline); stopped") from err
                 raise FetchError(f"timed out after {self.config.fetch_timeout:g} s") from err
             except httpx.HTTPError as err:
                 raise FetchError(f"cannot fetch ({type(err).__name__}: {str(err)[:160]})") from err
         raise FetchError(f"more than {self.config.fetch_max_redirects} redirects")
 
-    def _body(self, url: str, response, accept: tuple[str, ...]) -> Fetched:
-        from trafilatura.utils import decode_file
+    def _body(self, url: str, response, accept: tuple[str, ...], limit: int) -> Fetched:
+        import httpx
 
         if response.status_code >= 400:
             raise FetchError(f"the server answered HTTP {response.status_code}")
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype and ctype not in accept:
             raise FetchError(f"is {ctype}, not {' or '.join(accept[:2])}")
-        limit = self.config.max_file_bytes
         if int(response.headers.get("content-length") or 0) > limit:
             raise FetchError(f"is {int(response.headers['content-length']):,} bytes, over the {limit:,}-byte limit")
         body = bytearray()
@@ -163,32 +246,48 @@ class Fetcher:
             body += block
             if len(body) > limit:
                 raise FetchError(f"is over the {limit:,}-byte limit")
-        return Fetched(url, ctype, decode_file(bytes(body)))
+            if self.deadline.passed:  # a server that keeps sending, fast enough for every single read
+                raise httpx.ReadTimeout("the deadline for this URL passed")
+        return Fetched(url, ctype, decode_html(bytes(body), response.charset_encoding))
 
     # Pages, feeds and sitemaps.
     def page(self, url: str) -> tuple[Article, list[str]]:
-        """One article (its id is the page's canonical URL, else the address it was fetched from)."""
-        fetched = self.get(url, HTML_TYPES)
+        """One article. Its id is the page's canonical URL when that is on the site it was fetched from
+        (after redirects), else the address it was fetched from; its source is that address."""
+        fetched = self.get(url, HTML_TYPES, min(self.config.max_file_bytes, self.config.max_html_bytes))
         warnings: list[str] = []
         name = urlsplit(fetched.url).path.rstrip("/").rsplit("/", 1)[-1] or urlsplit(fetched.url).hostname or url
-        return html_to_article(fetched.text, id=fetched.url, source=fetched.url, fallback_title=name,
-                               warnings=warnings), warnings
+        article = html_to_article(fetched.text, id=fetched.url, source=fetched.url, fallback_title=name,
+                                  warnings=warnings)
+        if article.id != fetched.url and not same_site(article.id, fetched.url):
+            warnings.append(f"its canonical URL {article.id} is on another site; kept under the address it was "
+                            f"fetched from")
+            article = replace(article, id=fetched.url)
+        return replace(article, source=fetched.url), warnings
 
     def feed(self, url: str) -> list[str]:
-        """The article links of an RSS or Atom feed (or of the feed a web page names), through trafilatura."""
-        from trafilatura.feeds import FeedParameters, determine_feed, extract_links
+        """The article links of an RSS, Atom or JSON feed (or of the feed a web page names), read by feedparser.
+
+        Links on any host are kept (a newsroom's `http://cms/rss`); each is guarded when it is fetched.
+        """
+        import feedparser
+        from trafilatura.feeds import FeedParameters, determine_feed
 
         fetched = self.get(url, FEED_TYPES)
-        params = self._params(fetched.url, FeedParameters)
         if fetched.content_type in HTML_TYPES:  # a site's page: follow the feed it announces
-            feeds = [f for f in determine_feed(fetched.text, params) if f != fetched.url]
+            feeds = [f for f in determine_feed(fetched.text, self._params(fetched.url, FeedParameters))
+                     if f != fetched.url]
             if not feeds:
                 raise FetchError("is a web page that names no RSS or Atom feed")
             fetched = self.get(feeds[0], FEED_TYPES)
-            params = self._params(fetched.url, FeedParameters)
-        links = extract_links(fetched.text, params)
+        # A stream, never a string: feedparser opens a string that looks like a URL or a path itself.
+        parsed = feedparser.parse(io.BytesIO(fetched.text.encode("utf-8")), resolve_relative_uris=False,
+                                  sanitize_html=False)
+        links = [urljoin(fetched.url, entry.get("link") or entry.get("id") or "") for entry in parsed.entries]
+        links = list(dict.fromkeys(link for link in links if link.lower().startswith(("http://", "https://"))))
         if not links:
-            raise FetchError("lists no article links (trafilatura keeps links on the feed's own domain)")
+            why = f" ({type(parsed.bozo_exception).__name__})" if parsed.get("bozo") and not parsed.entries else ""
+            raise FetchError(f"lists no article links{why}")
         return links[: self.config.feed_max_articles]
 
     def sitemap(self, url: str) -> list[str]:
@@ -220,10 +319,25 @@ class Fetcher:
         return domain or (urlsplit(url).hostname or ""), base
 
 
+def same_site(a: str, b: str) -> bool:
+    """Same registrable domain ("www.reuters.com" and "reuters.com"); hosts without one (localhost, an
+    address, "cms") must be the same host."""
+    from tld import get_fld
+
+    ha, hb = (urlsplit(u).hostname or "" for u in (a, b))
+    fa, fb = (get_fld(u, fail_silently=True) for u in (a, b))
+    return bool(ha) and (ha == hb or fa is not None and fa == fb)
+
+
 def load_urls(config: Config, pages: Iterable[str] = (), feeds: Iterable[str] = (), sitemaps: Iterable[str] = (),
-              policy: UrlPolicy | None = None) -> LoadResult:
-    """Fetch pages, and the pages that feeds and sitemaps list; one message per URL that fails."""
+              policy: UrlPolicy | None = None, existing: Callable[[str], Article | None] | None = None) -> LoadResult:
+    """Fetch pages, and the pages that feeds and sitemaps list; one message per URL that fails.
+
+    `existing` looks an id up in the index: a page never takes the id of an article that came from a
+    file or from another address (it keeps the address it was fetched from as its id instead).
+    """
     fetcher = Fetcher(config, policy)
+    claimed: dict[str, str] = {}  # id -> the address its article came from, in this batch
     result = LoadResult()
     links = list(pages)
     for kind, urls, lister in (("feed", feeds, fetcher.feed), ("sitemap", sitemaps, fetcher.sitemap)):
@@ -232,15 +346,22 @@ def load_urls(config: Config, pages: Iterable[str] = (), feeds: Iterable[str] = 
                 links += lister(url)
             except ArticleError as err:
                 result.errors.append(f"{url}: {err} ({kind} skipped)")
-    seen: set[str] = set()
     for url in dict.fromkeys(links):
         try:
             article, warnings = fetcher.page(url)
         except ArticleError as err:
             result.errors.append(f"{url}: {err}")
             continue
-        if article.id not in seen:  # two links to one canonical page: once
-            seen.add(article.id)
+        owner = claimed.get(article.id)
+        if owner is None and existing is not None and (known := existing(article.id)) is not None:
+            owner = known.source
+        if owner is not None and owner != article.source and article.id != article.source:
+            warnings.append(f"its canonical URL {article.id} is already the id of an article from "
+                            f"{owner or 'a file'}; kept as its own article under the address it was fetched from")
+            article = replace(article, id=article.source)
+            owner = claimed.get(article.id)
+        if owner is None:  # two links to one page (a redirect): once
+            claimed[article.id] = article.source
             result.articles.append(article)
         result.warnings += [f"{url}: {line}" for line in warnings]
     return result

@@ -127,8 +127,21 @@ def test_empty_index_says_no_articles_yet(fresh):
 
 def test_safe_filename_cannot_escape():
     assert safe_filename("../../etc/passwd.txt") == "passwd.txt"
-    assert safe_filename("/abs/.hidden.md") == "hidden.md"
+    hidden = safe_filename("/abs/.hidden.md")
+    assert hidden.startswith("hidden-") and hidden.endswith(".md")  # no dot-file; the hash keeps it apart
     assert "/" not in safe_filename("a/b\\c d.html")
+
+
+def test_upload_names_keep_their_letters_and_never_collide():
+    names = ["東京.txt", "大阪.txt", "Новости.txt", "ünï 東京.txt", "n.txt", "article.txt", "a b.txt", "a_b.txt",
+             "x\x00y.txt", "x_y.txt", "Ａ.txt", "A.txt", ".txt", "txt"]
+    saved = [safe_filename(n) for n in names]
+    assert saved[:4] == ["東京.txt", "大阪.txt", "Новости.txt", "ünï 東京.txt"]  # letters of every script stay
+    assert len(set(saved)) == len(saved)  # two different names are never one file
+    assert [safe_filename(n) for n in names] == saved  # the same name is the same file: a re-upload updates
+    assert safe_filename("e\u0301t\u00e9.md") == safe_filename("\u00e9t\u00e9.md")  # NFC: one spelling, one file
+    assert len(safe_filename("東" * 300 + ".txt").encode()) < 255  # fits a file system's name limit
+    assert all("/" not in s and not s.startswith(".") and "\x00" not in s for s in saved)
 
 
 @integration
