@@ -89,6 +89,7 @@ def make_article(text: str, *, id: str, title: str | None = None, source: str = 
                    content_hash=content_hash(title, text, published), author=_plain(author), site=_plain(site))
 
 
+FAR_FUTURE = "2999-12-31"  # htmldate drops dates after today silently; `not_far_ahead` decides, and says so
 FUTURE_DAYS = 1  # a date this many days ahead of today (UTC) is kept: a page in UTC+14 is already there
 
 
@@ -261,7 +262,8 @@ def html_to_article(html: str, *, id: str, source: str, fallback_title: str,
 
         doc = trafilatura.bare_extraction(html, include_comments=False, include_tables=True, favor_recall=True,
                                           with_metadata=True,
-                                          date_extraction_params={"extensive_search": False, "original_date": True})
+                                          date_extraction_params={"extensive_search": False, "original_date": True,
+                                                                  "max_date": FAR_FUTURE})
     except ImportError as err:
         raise ArticleError(f"cannot read HTML: {err} (reinstall the package's dependencies)") from err
     except Exception as err:  # noqa: BLE001 - a parser failure on one page must not stop the others

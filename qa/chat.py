@@ -277,7 +277,7 @@ def safe_filename(name: str, suffix: str | None = None) -> str:
     ext = (suffix or UNSAFE_NAME.sub("", raw_ext)).lower()
     stem = " ".join(UNSAFE_NAME.sub("_", raw_stem).split()).strip("._ -") or "article"
     stem = stem.encode("utf-8")[:NAME_BYTES].decode("utf-8", "ignore").rstrip("._ -") or "article"
-    if f"{stem}{ext}" != given:
+    if stem != raw_stem or suffix is None and ext != raw_ext:  # (a paste names its own suffix)
         stem += "-" + hashlib.sha256(given.encode("utf-8")).hexdigest()[:8]
     return f"{stem}{ext}"
 

@@ -154,8 +154,8 @@ class Config:
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 10 * 1024 * 1024
-    # HTML is extracted before it is chunked; 5 MB takes at most ~15 s even for markup-heavy pages
-    # (benchmarks/bench_html.py, results/html.md), and real news pages are far smaller.
+    # HTML is extracted before it is chunked: 1.0 s per MB for markup-heavy pages, 0.25 for plain articles
+    # (benchmarks/bench_html.py, results/html.md), so 5 MB extracts in about 5 s; news pages are far smaller.
     max_html_bytes: int = 5 * 1024 * 1024
     # One URL (every redirect, the headers and the body) gets this many seconds in all: a server that
     # sends a byte a second never holds a fetch, or the chat's write slot, for longer.

@@ -352,15 +352,15 @@ def load_urls(config: Config, pages: Iterable[str] = (), feeds: Iterable[str] = 
         except ArticleError as err:
             result.errors.append(f"{url}: {err}")
             continue
-        owner = claimed.get(article.id)
-        if owner is None and existing is not None and (known := existing(article.id)) is not None:
-            owner = known.source
+        prior = claimed.get(article.id)  # this batch's, else the index's article with this id
+        known = existing(article.id) if prior is None and existing is not None else None
+        owner = prior if prior is not None else known.source if known is not None else None
         if owner is not None and owner != article.source and article.id != article.source:
             warnings.append(f"its canonical URL {article.id} is already the id of an article from "
                             f"{owner or 'a file'}; kept as its own article under the address it was fetched from")
             article = replace(article, id=article.source)
-            owner = claimed.get(article.id)
-        if owner is None:  # two links to one page (a redirect): once
+            prior = claimed.get(article.id)
+        if prior is None:  # two links to one page (a redirect): once
             claimed[article.id] = article.source
             result.articles.append(article)
         result.warnings += [f"{url}: {line}" for line in warnings]

@@ -80,6 +80,42 @@ def sitemap(base: str) -> str:
             f"{urls}</urlset>")
 
 
+LIGHTHOUSE = "/news/lighthouse-keeper.html"
+KEEPER = "Mara Quint"
+JAPANESE = ("東京都心で記録的な大雨が降り、多くの住民が近くの学校や公民館に避難した。"
+            "気象庁によると、一時間に百ミリを超える雨が観測され、川の水位が急に上がった。")
+
+
+def plain_page(title: str, body: str, canonical: str = "", charset: str = "utf-8", lang: str = "en") -> str:
+    link = f'<link rel="canonical" href="{canonical}"><meta property="og:url" content="{canonical}">' if canonical else ""
+    return (f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="{charset}"><title>{title}</title>{link}</head>'
+            f"<body><article><h1>{title}</h1><p>{body}</p></article></body></html>")
+
+
+def hostile_pages(base: str) -> dict[str, tuple[str, bytes]]:
+    """A real article, a page that claims its canonical URL, one that claims a foreign site's, a feed of
+    intranet links, and a Japanese article in UTF-8 and in Shift_JIS."""
+    real = (f"The lighthouse keeper is {KEEPER}, who has kept the light on Gull Point for eleven years and "
+            "logs every ship that passes the headland.")
+    fake = ("The lighthouse keeper is Bad Actor, who says the light on Gull Point belongs to him now and that "
+            "every ship that passes must pay a toll.")
+    port = base.rsplit(":", 1)[1]
+    intranet = "".join(f"<item><title>{n}</title><link>{link}</link></item>" for n, link in (
+        ("keeper", f"http://cms:{port}{LIGHTHOUSE}"), ("flood", f"http://127.0.0.1:{port}{STORY[0][0]}")))
+    html = "text/html; charset=utf-8"
+    return {
+        LIGHTHOUSE: (html, plain_page("Gull Point keeper", real, base + LIGHTHOUSE).encode()),
+        "/hostile/claims-the-keeper.html": (html, plain_page("Gull Point keeper", fake, base + LIGHTHOUSE).encode()),
+        "/hostile/claims-reuters.html": (html, plain_page("Gull Point keeper (wire)", fake,
+                                                          "https://www.reuters.com/world/gull-point-2026-11-30/").encode()),
+        "/intranet.xml": ("application/rss+xml", (f'<?xml version="1.0"?><rss version="2.0"><channel><title>CMS'
+                                                  f"</title>{intranet}</channel></rss>").encode()),
+        "/ja/utf8.html": (html, plain_page("東京で大雨", JAPANESE, lang="ja").encode()),
+        "/ja/sjis.html": ("text/html; charset=shift_jis",
+                          plain_page("東京で大雨（続報）", JAPANESE, charset="shift_jis", lang="ja").encode("shift_jis")),
+    }
+
+
 @dataclass
 class NewsSite:
     """The running server: `base` is http://news.localhost:PORT; `pages` maps paths to (type, body)."""

@@ -40,10 +40,17 @@ def test_app_starts_on_a_missing_or_empty_articles_folder(tmp_path, folder):
     for start in range(2):
         proc, url = start_app(["--index", tmp_path / "index", "--articles", articles], tmp_path / f"log{start}")
         try:
+            client = Client(url, verbose=False)
             with pytest.raises(Exception, match="no articles indexed"):
-                Client(url, verbose=False).predict("Who is the NATO chief?", api_name="/answer")
+                client.predict("Who is the NATO chief?", api_name="/answer")
+            for k in ("abc", None, 3.7, True, [3]):  # the message k = 0 gets, not "the upstream app has raised"
+                with pytest.raises(Exception, match=r"k \(passages to read\) must be a whole number"):
+                    client.predict("Who is the NATO chief?", k, api_name="/answer")
         finally:
             stop(proc)
         assert articles.is_dir()
+        log = (tmp_path / f"log{start}").read_text()
+        assert "Traceback" not in log  # a user's error is one log line, not a traceback
+        assert log.count("/answer refused: k (passages to read)") == 5 and log.count("/answer refused: no articles") == 1
     if folder == "missing":
         assert "created the empty articles folder" in (tmp_path / "log0").read_text()

@@ -161,7 +161,7 @@ def test_upload_and_paste_handlers(fresh, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["harbour.txt"]
     assert str(tmp_path) not in " ".join(result.errors)  # no server paths in messages
     report, _ = add_pasted(fresh, "Bridge story", "The bridge opened in 1995.", folder)
-    assert report.added == ["Bridge_story.md"]
+    assert report.added == ["Bridge story.md"]
     rows = article_rows(fresh)
     assert [r[0] for r in rows] == ["Harbour news", "Bridge story"]
     assert fresh.answer("When did the bridge open?").text == "1995"
