@@ -26,6 +26,10 @@ mark { background: #ffe58a; padding: 0 2px; }
 #articles td:nth-child(4), #articles th:nth-child(4) { white-space: nowrap; overflow-wrap: normal; }
 """
 TABLE_HEADERS = ["title", "id", "chunks", "date"]
+# The question's length as it is typed, in the browser (no round trip); over the limit it says so.
+COUNT_JS = """(q) => { const n = [...(q || "").trim().replace(/\\s+/g, " ")].length;
+  return n > LIMIT ? `**${n.toLocaleString("en")} / ${(LIMIT).toLocaleString("en")} characters: too long, shorten it**`
+                   : `${n.toLocaleString("en")} / ${(LIMIT).toLocaleString("en")} characters`; }"""
 TABLE_WIDTHS = ["44%", "34%", "9%", "13%"]
 
 
@@ -54,17 +58,20 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
     import gradio as gr
 
     from .articles import LoadResult
-    from .chat import Turn, add_pasted, add_uploads, add_urls, article_rows, ask, escape, report_text
+    from .chat import (UPLOADS, Turn, add_pasted, add_uploads, add_urls, article_rows, ask, escape, remove_article,
+                       report_text)
 
-    def respond(message: str, chat: list, turns: list, since=None, until=None):
-        if not (message or "").strip():
-            return "", chat, turns
-        reply, turn = ask(assistant, message, [Turn(**t) for t in turns], since=since or None, until=until or None)
-        turns = turns + ([{"question": turn.question, "answer": turn.answer, "resolved": turn.resolved}]
-                         if turn else [])
-        chat = chat + [{"role": "user", "content": escape(" ".join(message.split()))},
-                       {"role": "assistant", "content": reply}]
-        return "", chat, turns
+    def respond(message: str, chat: list, turns: list, since: str = "", until: str = ""):
+        """One turn. A refused question (empty, too long, a date that cannot be read) gets its message
+        and stays in the box to be corrected; the dates sent are exactly the text the boxes show."""
+        message = message or ""
+        reply, turn = ask(assistant, message, [Turn(**t) for t in turns], since=(since or "").strip() or None,
+                          until=(until or "").strip() or None)
+        asked = [{"role": "user", "content": escape(" ".join(message.split()))}] if message.strip() else []
+        chat = chat + asked + [{"role": "assistant", "content": reply}]
+        if turn is None:
+            return message, chat, turns
+        return "", chat, turns + [{"question": turn.question, "answer": turn.answer, "resolved": turn.resolved}]
 
     def api_answer(question: str, k: int = assistant.config.k, since: str = "", until: str = "") -> dict:
         try:
@@ -93,12 +100,12 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
 
     @reported(4)
     def upload(files, progress=gr.Progress(track_tqdm=True)):
-        report, result = add_uploads(assistant, files or [], articles_dir)
+        report, result = add_uploads(assistant, files or [], articles_dir / UPLOADS)
         return (report_text(report, result), None, *refresh())
 
     @reported(5)
     def paste(title, text, progress=gr.Progress(track_tqdm=True)):
-        report, result = add_pasted(assistant, title, text, articles_dir)
+        report, result = add_pasted(assistant, title, text, articles_dir / UPLOADS)
         cleared = ("", "") if report else (title, text)
         return (report_text(report, result), *cleared, *refresh())
 
@@ -111,10 +118,7 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
     def remove(article_id):
         if not article_id:
             return "Choose an article to remove.", *refresh()
-        report = assistant.remove([article_id])
-        note = ("<br>Its file stays in the articles folder; delete it there to keep a rebuild from adding it back."
-                if report.removed else "")
-        return report_text(report, LoadResult(errors=report.errors)) + note, *refresh()
+        return remove_article(assistant, article_id, articles_dir), *refresh()
 
     @reported(3)
     def rebuild(progress=gr.Progress(track_tqdm=True)):
@@ -134,14 +138,19 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
                                  placeholder="Ask a question about the articles.")
             turns = gr.State([])
             with gr.Row():
-                box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=8, elem_id="question",
-                                 max_length=assistant.config.max_question_chars)
+                # No max_length: the browser would cut a pasted question silently; an over-long one is refused
+                # in words instead, and the count below shows how long it is as it is typed.
+                box = gr.Textbox(placeholder="Ask a question…", show_label=False, scale=8, elem_id="question")
                 send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+            limit = assistant.config.max_question_chars
+            count = gr.Markdown(f"0 / {limit:,} characters", elem_id="count")
+            box.change(None, box, count, js=COUNT_JS.replace("LIMIT", str(limit)))
             with gr.Accordion("Date range (published)", open=False, elem_id="dates"):
-                with gr.Row():
-                    since = gr.DateTime(label="Since", include_time=False, type="string", elem_id="since")
-                    until = gr.DateTime(label="Until", include_time=False, type="string", elem_id="until")
-                gr.Markdown("Only articles published in this range are searched; articles without a date are left out.")
+                with gr.Row():  # text boxes: what is sent is exactly what they show
+                    since = gr.Textbox(label="Since", placeholder="2026-11-01, 1 Nov 2026, 15/11/2026", elem_id="since")
+                    until = gr.Textbox(label="Until", placeholder="2026-11-27", elem_id="until")
+                gr.Markdown("Only articles published in this range (days included) are searched; articles without a "
+                            "date are left out. A date that cannot be read is refused, never ignored.")
             gr.Examples(EXAMPLES, inputs=box, label="Try")
             clear = gr.Button("New conversation", size="sm")
             for trigger in (box.submit, send.click):

@@ -31,6 +31,11 @@ class RemoteAssistant(Assistant):
                                               "until": dates[1]})
         return Answer.from_dict(body)
 
+    def answers(self, asks: list[tuple[str, str | None]], *, k: int | None = None, since: object = None,
+                until: object = None) -> list[Answer]:
+        """Each (question, query) as its own request: the service reads them."""
+        return [self.answer(q, k=k, query=s, since=since, until=until) for q, s in asks]
+
     def warm_up(self) -> None:
         """Check that the service answers (the models live there, not in this process)."""
         self._call("GET", "/health", None)

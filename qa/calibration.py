@@ -28,10 +28,23 @@ class Calibration:
     confidence_a: float
     confidence_b: float
     fitted_on: str = ""
+    # When the main answer is wrong, how often one of its alternatives is right (benchmarks/bench_alternatives.py);
+    # 1.0, the most it can be, for a reader that has no fit.
+    alternative_mass: float = 1.0
 
     def confidence(self, margin: float) -> float:
         z = max(-50.0, min(50.0, self.confidence_a * margin + self.confidence_b))
         return 1.0 / (1.0 + math.exp(-z))
+
+    def alternatives(self, main: float, scores: list[float]) -> list[float]:
+        """The chance that each alternative, instead of the main answer, is the exact answer: the main
+        answer's remaining chance (1 - main) times `alternative_mass`, shared by softmax of their span
+        scores. So a reply's chances never add up to more than 100%."""
+        if not scores:
+            return []
+        top = max(scores)
+        weights = [math.exp(s - top) for s in scores]
+        return [(1.0 - main) * self.alternative_mass * w / sum(weights) for w in weights]
 
     def save(self, model_dir: Path) -> None:
         (Path(model_dir) / FILE).write_text(json.dumps(asdict(self), indent=1) + "\n")
@@ -50,7 +63,7 @@ class Calibration:
             data = json.loads(path.read_text())
             data = {**data, **data.get("backends", {}).get(backend, {})}
             return cls(float(data["null_margin_threshold"]), float(data["confidence_a"]), float(data["confidence_b"]),
-                       str(data.get("fitted_on", "")))
+                       str(data.get("fitted_on", "")), float(data.get("alternative_mass", 1.0)))
         except (ValueError, KeyError, TypeError) as err:
             raise CalibrationError(f"{path} is not a reader calibration ({err}); refit it with `qa train-reader` "
                                    f"or delete it to use the settings in Config") from err

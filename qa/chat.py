@@ -111,33 +111,43 @@ def substitute(question: str, history: list[Turn]) -> str:
     return question
 
 
-def follow_up_candidate(question: str, history: list[Turn]) -> Resolved | None:
-    """The question read in the light of the previous turns, or None when there are none."""
+def follow_up_candidate(question: str, history: list[Turn], limit: int = 1000) -> Resolved | None:
+    """The question read in the light of the previous turns, or None when there are none.
+
+    Only what the person typed counts toward the question limit: the earlier turn added for retrieval
+    is cut to fit `limit` (its end, next to the new question, is kept), and a resolved question that
+    would outgrow it falls back to the question as typed.
+    """
     question = " ".join(question.split())
     if not history:
         return None
     prev = history[-1]
     about = WHAT_ABOUT.match(question)
     if about:
-        return Resolved(f"{prev.context.rstrip('?')} — what about {about.group(1)}?",
-                        f"{prev.context} {about.group(1)}", True)
-    return Resolved(substitute(question, history), f"{prev.context} {question}", True)
+        resolved, added = f"{prev.context.rstrip('?')} — what about {about.group(1)}?", about.group(1)
+    else:
+        resolved, added = substitute(question, history), question
+    room = limit - len(added) - 1
+    context = prev.context if len(prev.context) <= room else prev.context[len(prev.context) - room:].split(" ", 1)[-1]
+    query = f"{context} {added}" if room > 0 else added
+    return Resolved(resolved if len(resolved) <= limit else question, query, True)
 
 
 def answer_in_context(assistant: Assistant, question: str, history: list[Turn], k: int | None = None,
                       since: object = None, until: object = None) -> tuple[Answer, Resolved]:
     """Answer with and without the previous turn; keep the context only when it clearly helps.
 
-    The evidence is the reader's margin (best span score minus no-answer score): the context wins
-    when only it finds an answer, or it raises the margin by `Config.follow_up_gain`.
+    Both versions are retrieved, then read in one batched pass (`Assistant.answers`). The evidence is
+    the reader's margin (best span score minus no-answer score): the context wins when only it finds an
+    answer, or it raises the margin by `Config.follow_up_gain`.
     """
     question = " ".join(question.split())
-    alone = assistant.answer(question, k=k, since=since, until=until)
     plain = Resolved(question, question, False)
-    candidate = follow_up_candidate(question, history)
+    candidate = follow_up_candidate(question, history, assistant.config.max_question_chars)
     if candidate is None:
-        return alone, plain
-    with_context = assistant.answer(candidate.question, k=k, query=candidate.query, since=since, until=until)
+        return assistant.answer(question, k=k, since=since, until=until), plain
+    alone, with_context = assistant.answers([(question, None), (candidate.question, candidate.query)], k=k,
+                                            since=since, until=until)
     if with_context.found and (not alone.found or
                                with_context.margin >= alone.margin + assistant.config.follow_up_gain):
         return with_context, candidate
@@ -232,8 +242,8 @@ def format_reply(ans: Answer, resolved: Resolved | None = None, article: str = "
         if ans.alternatives:
             items = "\n".join(f"- {escape(a.text)} ({a.confidence:.0%}) — {escape(a.article_title)}"
                               for a in ans.alternatives)
-            parts.append("<details><summary>Alternatives (each % is the chance that it, instead, is the "
-                         f"exact answer)</summary>\n\n{items}\n\n</details>")
+            parts.append("<details><summary>Alternatives (each % is the chance that it, instead of the answer "
+                         f"above, is the exact answer)</summary>\n\n{items}\n\n</details>")
         if article:
             parts.append(article)
     else:
@@ -309,19 +319,20 @@ def add_uploads(assistant: Assistant, files: list[str], folder: Path) -> tuple[I
         if src.stat().st_size > limit:
             result.errors.append(f"{dest.name}: {src.stat().st_size:,} bytes is over the {limit:,}-byte limit")
             continue
-        loaded = load_file(src, file_id(dest, folder), limit, assistant.config.max_html_bytes)
-        loaded.articles = own_ids(assistant, loaded, dest, folder)
+        ident = file_id(dest, assistant.config.articles_dir)  # as a rebuild of the articles folder names it
+        loaded = load_file(src, ident, limit, assistant.config.max_html_bytes)
+        loaded.articles = own_ids(assistant, loaded, dest, ident)
         result.extend(loaded)
         if loaded.articles:
             place_file(folder, dest, lambda tmp: shutil.copyfile(src, tmp))
     return _index(assistant, result)
 
 
-def own_ids(assistant: Assistant, loaded: LoadResult, dest: Path, folder: Path) -> list:
+def own_ids(assistant: Assistant, loaded: LoadResult, dest: Path, ident: str) -> list:
     """The upload's articles that may be written: new ids, or ids that the earlier upload of the same
     name held. An id (a JSON record's `id` or `url`) of an article from anywhere else is refused."""
     limit = assistant.config.max_file_bytes
-    before = {a.id for a in load_file(dest, file_id(dest, folder), limit).articles} if dest.is_file() else set()
+    before = {a.id for a in load_file(dest, ident, limit).articles} if dest.is_file() else set()
     kept = []
     for article in loaded.articles:
         if article.id not in before and assistant.indexed(article.id) is not None:
@@ -342,7 +353,8 @@ def add_pasted(assistant: Assistant, title: str, text: str, folder: Path) -> tup
     dest = _unique(folder, safe_filename(title or text[:40], ".md"))
     content = (f"# {title}\n\n" if title else "") + text + "\n"
     place_file(folder, dest, lambda tmp: tmp.write_text(content, encoding="utf-8"))
-    return _index(assistant, load_file(dest, file_id(dest, folder), assistant.config.max_file_bytes))
+    ident = file_id(dest, assistant.config.articles_dir)
+    return _index(assistant, load_file(dest, ident, assistant.config.max_file_bytes))
 
 
 MAX_URLS = 20  # addresses taken from the Articles tab at once
@@ -367,6 +379,30 @@ def _index(assistant: Assistant, result: LoadResult) -> tuple[IndexReport | None
     if not result.articles:
         return None, result
     return assistant.add(result.articles, progress=True), result  # the status line shows the embedding bar
+
+
+UPLOADS = "uploads"  # under the articles folder: what the chat saves from uploads and pastes
+
+
+def remove_article(assistant: Assistant, article_id: str, articles_dir: Path) -> str:
+    """Remove an article from the index, and the file the chat saved for it (an upload, a paste, a fetched
+    page), so a rebuild does not bring it back; a file of the user's own stays, and the message says so."""
+    from . import web
+
+    report = assistant.remove([article_id])
+    text = report_text(report, LoadResult(errors=report.errors))
+    if not report.removed:
+        return text
+    base = article_id.split("#", 1)[0]  # records of one JSON file share it
+    saved = (web.saved_path(article_id, articles_dir) if web.is_url(article_id) else
+             Path(articles_dir) / base if base.startswith(f"{UPLOADS}/") else None)
+    if saved is None or not saved.is_file():
+        return text + ("<br>Its file stays in the articles folder (it is not one the chat saved); delete it "
+                       "there to keep a rebuild from adding it back.")
+    if any(a.id.split("#", 1)[0] == base for a in assistant.articles()):
+        return text + f"<br>{html.escape(saved.name)} stays: other articles of that file are still indexed."
+    saved.unlink()
+    return text + f"<br>Deleted the saved file {html.escape(saved.relative_to(articles_dir).as_posix())}."
 
 
 def report_text(report: IndexReport | None, result: LoadResult) -> str:

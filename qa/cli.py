@@ -282,7 +282,18 @@ def cmd_stats(assistant: Assistant, args) -> int:
     return 0
 
 
+def ensure_index(assistant: Assistant) -> None:
+    """The commands that answer build the index from the articles folder on first use, as `answer()` does."""
+    report = assistant.ensure_index()
+    if report is not None:
+        for line in report.warnings + [f"warning: {e}" for e in report.errors]:
+            print(line, file=sys.stderr)
+        print(f"built the index {assistant.config.index_dir} from {assistant.config.articles_dir} (first use): "
+              f"{report.articles} articles, {report.chunks} chunks", file=sys.stderr)
+
+
 def cmd_search(assistant: Assistant, args) -> int:
+    ensure_index(assistant)
     passages = assistant.search(args.query, args.k, since=args.since, until=args.until)
     undated = assistant.snapshot().undated_articles() if args.since or args.until else 0
     print_undated(undated)
@@ -293,6 +304,7 @@ def cmd_search(assistant: Assistant, args) -> int:
 
 
 def cmd_ask(assistant: Assistant, args) -> int:
+    ensure_index(assistant)
     ans = assistant.answer(args.question, k=args.k, since=args.since, until=args.until)
     if args.json:
         print(ans.to_json(indent=2))
@@ -332,11 +344,14 @@ def cmd_eval(assistant: Assistant, args) -> int:
     from .evaluation import evaluate, load_qa_file, write_report
 
     items = load_qa_file(args.qa_file)[: args.limit]
+    ensure_index(assistant)
     readers = args.reader or [None]
     table = ["| reader | " + " | ".join(COMPARED) + " |", "|---|" + "---|" * len(COMPARED)]
     for n, reader in enumerate(readers):
         chosen = assistant if reader is None else Assistant(assistant.config.with_(reader_model=str(reader)))
         report = evaluate(chosen, items, k=args.k, progress=True)
+        for line in report.warnings:
+            print(f"warning: {line}", file=sys.stderr)
         if len(readers) > 1:
             print(f"\n## reader {reader}\n")
             table.append(f"| {reader} | " + " | ".join(str(report.summary.get(key, "")) for key in COMPARED) + " |")

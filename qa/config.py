@@ -59,11 +59,18 @@ def default_index_dir() -> Path:
 
 
 def default_articles_dir() -> Path:
-    """$QA_ARTICLES; else $QA_HOME/articles; else a checkout's seeds/; else the user data folder's."""
+    """$QA_ARTICLES; else $QA_HOME/articles; else a checkout's articles/ (git-ignored); else the user data
+    folder's. The shipped seeds/ is never written: the default folder starts as a copy of it."""
     if os.environ.get("QA_ARTICLES"):
         return Path(os.environ["QA_ARTICLES"]).expanduser()
+    return own_articles_dir()
+
+
+def own_articles_dir() -> Path:
+    """The articles folder this install makes for itself (seeded on first use): the checkout's articles/,
+    or articles/ in the user data folder ($QA_HOME)."""
     if not os.environ.get("QA_HOME") and in_checkout():
-        return PROJECT_DIR / "seeds"
+        return PROJECT_DIR / "articles"
     return data_home() / "articles"
 
 

@@ -72,6 +72,19 @@ def day(value: str | None) -> str | None:
     return value[:10] if value else None
 
 
+NUMERIC_DAY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})$")
+
+
+def unambiguous(value: object) -> object:
+    """What a person typed, refused when day and month could be either ("03/04/2026"); "15/11/2026" is read."""
+    found = NUMERIC_DAY.match(value) if isinstance(value, str) else None
+    if found and int(found.group(1)) <= 12 and int(found.group(2)) <= 12 and found.group(1) != found.group(2):
+        a, b = int(found.group(1)), int(found.group(2))
+        raise DateError(f"{value!r} could be day {a} of month {b} or month {a}, day {b}; write it as "
+                        f"YYYY-MM-DD or with the month's name")
+    return value
+
+
 @dataclass(frozen=True)
 class DateRange:
     """Published between `since` and `until`, both days included; either may be open."""
@@ -86,7 +99,7 @@ class DateRange:
         for name, value in (("since", since), ("until", until)):
             value = value.strip() if isinstance(value, str) else value
             try:
-                bounds.append(day(normalize_date(value)))
+                bounds.append(day(normalize_date(unambiguous(value))))
             except DateError as err:
                 raise DateError(f"{name}: {err}; use a date such as 2026-11-27") from err
         if bounds[0] and bounds[1] and bounds[0] > bounds[1]:

@@ -5,7 +5,7 @@ import collections
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -105,6 +105,7 @@ def gold_rank(item: QAItem, passages: list) -> int | None:
 class EvalReport:
     summary: dict[str, Any]
     rows: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
 
     def markdown(self, misses: int = 30) -> str:
         s = self.summary
@@ -122,14 +123,48 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")[:80]
 
 
+def _key(name: str) -> str:
+    """"Super_Bowl_50", "super-bowl-50" and "Super Bowl 50" are one name."""
+    return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
+
+
+def match_articles(items: list[QAItem], articles: Iterable) -> tuple[list[QAItem], list[str]]:
+    """Each question's gold article as an indexed id: its `article_id` (a SQuAD title) is matched to an
+    article's id, else its title, else its file name without the extension (case and _ ignored).
+
+    Gold offsets hold only for the article they were given for, so a match by title or file name is
+    checked by the answer text instead. Returns the items and one warning when some or all do not match.
+    """
+    known: dict[str, str] = {}
+    for a in articles:
+        for key in (a.id, _key(a.id), _key(a.title), _key(Path(a.id.split("#", 1)[0]).stem)):
+            known.setdefault(key, a.id)
+    out, unmatched = [], 0
+    for item in items:
+        if item.article_id is None:
+            out.append(item)
+            continue
+        found = known.get(item.article_id) or known.get(_key(item.article_id))
+        unmatched += found is None
+        out.append(replace(item, article_id=found, gold_spans=item.gold_spans if found == item.article_id else []))
+    named = sum(i.article_id is not None for i in items)
+    if not unmatched:
+        return out, []
+    if unmatched == named:
+        return out, [f"none of the {named:,} questions' articles ({items[0].article_id!r}, …) is an indexed article by "
+                     f"id, title or file name; recall is n/a"]
+    return out, [f"{unmatched:,} of {named:,} questions' articles are not indexed by id, title or file name; recall "
+                 f"counts the other {named - unmatched:,}"]
+
+
 def evaluate(assistant, items: Iterable[QAItem], k: int | None = None, progress: bool = False) -> EvalReport:
     """Ask every question through the assistant; recall is measured on one retrieval of depth 20."""
     from tqdm import tqdm
 
-    items = list(items)
     k = k or assistant.config.k
     depth = max(k, max(RECALL_AT))
     snapshot = assistant.snapshot()
+    items, warnings = match_articles(list(items), snapshot.articles())
     rows = []
     for item in tqdm(items, disable=not progress, desc="questions", unit="q"):
         t0 = time.perf_counter()
@@ -143,7 +178,7 @@ def evaluate(assistant, items: Iterable[QAItem], k: int | None = None, progress:
                      "f1": best_over(f1_score, answer.text, item.answers),
                      "gold_rank": gold_rank(item, passages), "has_gold": item.article_id is not None,
                      "ms": round(ms, 1)})
-    return EvalReport(summarize(rows, k), rows)
+    return EvalReport(summarize(rows, k), rows, warnings)
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -161,10 +196,10 @@ def summarize(rows: list[dict], k: int) -> dict[str, Any]:
     out: dict[str, Any] = {"questions": len(rows), "answerable": len(answerable), "k": k}
     if answerable:
         n = len(answerable)
-        with_gold = any(r.get("has_gold") for r in answerable)  # recall needs to know which article holds the answer
+        with_gold = [r for r in answerable if r.get("has_gold")]  # recall needs to know which article holds the answer
         for at in RECALL_AT:
-            out[f"recall@{at}"] = (round(sum(1 for r in answerable if r["gold_rank"] and r["gold_rank"] <= at) / n, 4)
-                                   if with_gold else "n/a")
+            out[f"recall@{at}"] = (round(sum(1 for r in with_gold if r["gold_rank"] and r["gold_rank"] <= at)
+                                         / len(with_gold), 4) if with_gold else "n/a")
         out["em"] = round(100 * sum(r["em"] for r in answerable) / n, 2)
         out["f1"] = round(100 * sum(r["f1"] for r in answerable) / n, 2)
         out["refused_answerable_pct"] = round(100 * sum(not r["found"] for r in answerable) / n, 2)

@@ -12,7 +12,7 @@ import numpy as np
 
 from .articles import file_id, load_paths, one_per_id
 from .chunking import Chunker
-from .config import Config, bundled_seeds, data_home
+from .config import Config, bundled_seeds, own_articles_dir
 from .embedding import Embedder
 from .errors import disk_full, is_disk_full
 from .schema import Article, Chunk
@@ -282,13 +282,18 @@ def ensure_index(config: Config, embedder: Callable[[], Embedder] | None = None,
 
 
 def prepare_articles_dir(folder: Path) -> list[str]:
-    """Create a missing articles folder; the user data folder's own one starts with the seed article."""
+    """Create a missing articles folder; the install's own one (a checkout's articles/, the user data
+    folder's) starts as a copy of the shipped seeds/, which is never written to afterwards.
+
+    A checkout whose seeds/ already holds articles a user added (the chat once saved them there) keeps
+    them all: everything in seeds/ is copied, with the same relative names, so the index's ids still fit.
+    """
     if folder.is_dir():
         return []
-    folder.mkdir(parents=True, exist_ok=True)
-    if folder.resolve() == (data_home() / "articles").resolve():
-        for seed in bundled_seeds().iterdir():
-            if seed.is_file() and not seed.name.startswith(("_", ".")):
-                shutil.copyfile(seed, folder / seed.name)
-        return [f"created the articles folder {folder} with the seed article"]
-    return [f"created the empty articles folder {folder}"]
+    if folder.resolve() != own_articles_dir().resolve():
+        folder.mkdir(parents=True, exist_ok=True)
+        return [f"created the empty articles folder {folder}"]
+    seeds = bundled_seeds()
+    shutil.copytree(seeds, folder, ignore=shutil.ignore_patterns("_*", ".*", "__pycache__"))
+    return [f"created the articles folder {folder} from {seeds.name}/ (your articles go there; "
+            f"{seeds.name}/ keeps only the shipped ones)"]

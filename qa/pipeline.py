@@ -16,7 +16,7 @@ from .config import Config
 from .dates import DateError, DateRange
 from .embedding import Embedder, model_id
 from .indexing import Encoder, IndexReport, Indexer, ensure_index
-from .reader import Decoding, Reader, best_per_article, decode, normalize, ranks_of
+from .reader import Decoding, Reader, Reading, best_per_article, decode, normalize, ranks_of
 from .retrieval import Retriever
 from .schema import Alternative, Answer, Article, ArticleAnswer, Chunk, Citation, Passage, PassageRef, Span
 from .store import ArticleInfo, IndexMissing, Snapshot, manifest_version
@@ -139,34 +139,51 @@ class Assistant:
                until: object = None) -> Answer:
         """Answer `question`; `query` (default: the question) is what retrieval searches for, and `since` /
         `until` keep to articles published in that range (undated ones are left out, and counted)."""
+        return self.answers([(question, query)], k=k, since=since, until=until)[0]
+
+    def answers(self, asks: list[tuple[str, str | None]], *, k: int | None = None, since: object = None,
+                until: object = None) -> list[Answer]:
+        """Several (question, query) pairs answered together: each is retrieved, then all are read in one
+        batched pass per stage (a chat follow-up, asked alone and in context, costs little more than one)."""
         _ = (self.reader, self.embedder)  # load models first: timings measure answering only
         t0 = time.perf_counter()
-        question = validate_question(question, self.config.max_question_chars)
-        query = validate_question(query, self.config.max_question_chars) if query else question
+        asks = [(validate_question(q, self.config.max_question_chars),
+                 validate_question(s, self.config.max_question_chars) if s else None) for q, s in asks]
+        asks = [(q, s or q) for q, s in asks]
         k = validate_k(self.config.k if k is None else k, self.config.max_k)
         dates = date_range(since, until)
         snapshot = self._nonempty_snapshot()
-        passages = self.retriever.run(snapshot, query, k, dates)
+        retrieved = [self.retriever.run(snapshot, query, k, dates) for _, query in asks]
         t1 = time.perf_counter()
-        result = self.read(question, query, passages, dates)
-        if dates is not None:
-            result = replace(result, since=dates.since, until=dates.until, undated_excluded=snapshot.undated_articles())
-        return replace(result, timings_ms={"retrieve": round((t1 - t0) * 1000, 1), "read": result.timings_ms["read"],
-                                           "total": round((time.perf_counter() - t0) * 1000, 1)})
+        results = self.read_all([(q, s, ps) for (q, s), ps in zip(asks, retrieved)], dates)
+        undated = snapshot.undated_articles() if dates is not None else 0
+        total = round((time.perf_counter() - t0) * 1000, 1)
+        return [replace(r, since=dates.since if dates else None, until=dates.until if dates else None,
+                        undated_excluded=undated, timings_ms={"retrieve": round((t1 - t0) * 1000, 1),
+                                                              "read": r.timings_ms["read"], "total": total})
+                for r in results]
 
     def read(self, question: str, query: str, passages: list[Passage], dates: DateRange | None = None) -> Answer:
-        """Pick the answer span from already retrieved passages (or decide there is none).
+        """Pick the answer span from already retrieved passages (or decide there is none)."""
+        return self.read_all([(question, query, passages)], dates)[0]
+
+    def read_all(self, items: list[tuple[str, str, list[Passage]]], dates: DateRange | None = None) -> list[Answer]:
+        """`read` for several (question, query, passages) at once, in one batched reader pass per stage.
 
         Adaptive reading may stop after the top passages; dated articles further down are still read when
         other articles' answers are wanted (news: what each article said, and when).
         """
         t0 = time.perf_counter()
-        decoding, ranks = self.decoding, ranks_of(passages)
-        spans = self.reader.read(question, passages, decoding, self._other_passages(passages))
-        best = decode(spans, ranks, decoding, self.config.n_alternatives + 1)
-        per_article = best_per_article(spans, ranks, decoding) if self.config.other_articles > 0 else []
-        result = self._compose(question, query, passages, best, per_article, dates)
-        return replace(result, timings_ms={"read": round((time.perf_counter() - t0) * 1000, 1)})
+        decoding = self.decoding
+        readings = [Reading(q, tuple(ps), tuple(self._other_passages(ps))) for q, _, ps in items]
+        results = []
+        for (question, query, passages), spans in zip(items, self.reader.read_many(readings, decoding)):
+            ranks = ranks_of(passages)
+            best = decode(spans, ranks, decoding, self.config.n_alternatives + 1)
+            per_article = best_per_article(spans, ranks, decoding) if self.config.other_articles > 0 else []
+            results.append(self._compose(question, query, passages, best, per_article, dates))
+        read_ms = round((time.perf_counter() - t0) * 1000, 1)
+        return [replace(r, timings_ms={"read": read_ms}) for r in results]
 
     def _other_passages(self, passages: list[Passage]) -> list[Passage]:
         """What adaptive reading would skip but "Other articles" needs: the best-ranked passage of each other
@@ -220,11 +237,14 @@ class Assistant:
             spans = [latest] + [s for s in spans if s != latest]
             best = latest
         p = by_chunk[best.chunk_id]
-        alternatives = sorted((alternative(s, by_chunk[s.chunk_id], round(calibration.confidence(s.margin), 4))
-                               for s in spans[1:self.config.n_alternatives + 1]), key=lambda a: -a.confidence)
+        main = calibration.confidence(best.margin)
+        rivals = spans[1:self.config.n_alternatives + 1]
+        alternatives = sorted((alternative(s, by_chunk[s.chunk_id], round(chance, 4)) for s, chance in
+                               zip(rivals, calibration.alternatives(main, [s.score for s in rivals]))),
+                              key=lambda a: -a.confidence)
         others = other_articles([s for s in answering if s.article_id != best.article_id], by_chunk, calibration,
                                 self.config.other_articles)
-        return Answer(question=question, text=best.text, found=True, confidence=round(calibration.confidence(best.margin), 4),
+        return Answer(question=question, text=best.text, found=True, confidence=round(main, 4),
                       article_id=p.article.id, article_title=p.article.title, source=p.article.source,
                       published=p.article.published, start=best.start, end=best.end, passage=p.chunk.text,
                       passage_start=best.passage_start, passage_end=best.passage_end, retrieval_score=p.score,

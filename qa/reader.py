@@ -34,6 +34,15 @@ class Decoding:
     decisive_margin: float | None  # None: read every passage at once
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One question's passages to read (best first), and those read even after a decisive margin."""
+
+    question: str
+    passages: tuple[Passage, ...]
+    also: tuple[Passage, ...] = ()
+
+
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
@@ -82,33 +91,67 @@ class Reader:
         rest only when the best margin so far is below it (adaptive reading; each passage is read once).
         `also` are passages read even after a decisive margin (other articles' answers, pipeline.py).
         """
-        first = decoding.read_first
-        if decoding.decisive_margin is not None and 0 < first < len(passages):
-            spans = self.candidates(question, passages[:first], decoding.max_answer_tokens)
-            best = decode(spans, ranks_of(passages), decoding, 1)
-            if best and best[0].margin >= decoding.decisive_margin:
-                read = {p.chunk_id for p in passages[:first]}
-                extra = [p for p in also if p.chunk_id not in read]
-                return spans + (self.candidates(question, extra, decoding.max_answer_tokens) if extra else [])
-            return spans + self.candidates(question, passages[first:], decoding.max_answer_tokens)
-        return self.candidates(question, passages, decoding.max_answer_tokens)
+        return self.read_many([Reading(question, tuple(passages), tuple(also))], decoding)[0]
+
+    def read_many(self, readings: list["Reading"], decoding: Decoding) -> list[list[Span]]:
+        """`read` for several questions (a follow-up asked alone and in context): a (question, passage)
+        pair that an earlier reading already read is not read again.
+
+        Each reading keeps batches of its own: with int8 weights the activations are quantized per batch,
+        so reading two questions' windows in one batch moved margins enough to flip 2 of the 64 labelled
+        follow-up cases (tests/test_followups.py); reading shared pairs once loses nothing.
+        """
+        found: dict[tuple[str, int], list[Span]] = {}
+        out = []
+        for r in readings:
+            first = decoding.read_first
+            opening = r.passages[:first] if decoding.decisive_margin is not None and 0 < first < len(r.passages) \
+                else r.passages
+            found.update(self._read_pairs([(r.question, p) for p in opening], decoding, found))
+            spans = [s for p in opening for s in found[(r.question, p.chunk_id)]]
+            if len(opening) == len(r.passages):
+                rest: tuple[Passage, ...] = ()
+            elif (best := decode(spans, ranks_of(r.passages), decoding, 1)) and best[0].margin >= decoding.decisive_margin:
+                read = {p.chunk_id for p in opening}
+                rest = tuple(p for p in r.also if p.chunk_id not in read)
+            else:
+                rest = r.passages[first:]
+            found.update(self._read_pairs([(r.question, p) for p in rest], decoding, found))
+            out.append(spans + [s for p in rest for s in found[(r.question, p.chunk_id)]])
+        return out
+
+    def _read_pairs(self, pairs: list[tuple[str, Passage]], decoding: Decoding,
+                    done: dict | None = None) -> dict[tuple[str, int], list[Span]]:
+        """Spans per (question, chunk id), for the pairs not read yet, in one batched pass."""
+        todo = list({(q, p.chunk_id): (q, p) for q, p in pairs if (q, p.chunk_id) not in (done or {})}.values())
+        spans = self.candidates_of(todo, decoding.max_answer_tokens) if todo else []
+        out: dict[tuple[str, int], list[Span]] = {(q, p.chunk_id): [] for q, p in todo}
+        for (q, _), window_spans in zip(todo, spans):
+            for s in window_spans:
+                out[(q, s.chunk_id)].append(s)
+        return out
 
     def candidates(self, question: str, passages: list[Passage], max_answer_tokens: int) -> list[Span]:
         """Every candidate span of every window, unranked and without the rank prior (one batched pass)."""
-        if not passages:
+        return [s for spans in self.candidates_of([(question, p) for p in passages], max_answer_tokens) for s in spans]
+
+    def candidates_of(self, pairs: list[tuple[str, Passage]], max_answer_tokens: int) -> list[list[Span]]:
+        """The candidate spans of each (question, passage) pair, in one batched pass over their windows."""
+        if not pairs:
             return []
-        enc = self.tokenizer([question] * len(passages), [p.chunk.text for p in passages],
+        enc = self.tokenizer([q for q, _ in pairs], [p.chunk.text for _, p in pairs],
                              truncation="only_second", max_length=self.max_length, stride=self.stride,
                              return_overflowing_tokens=True, return_offsets_mapping=True,
                              padding="longest", return_tensors="pt")
         offsets = enc.pop("offset_mapping").numpy()
         owners = enc.pop("overflow_to_sample_mapping").numpy()
         starts, ends = self.logits(enc)
-        spans: list[Span] = []
+        out: list[list[Span]] = [[] for _ in pairs]
         for w in range(len(owners)):
             context = np.array([s == 1 for s in enc.sequence_ids(w)])
-            spans += self._window_spans(passages[owners[w]], starts[w], ends[w], context, offsets[w], max_answer_tokens)
-        return spans
+            out[owners[w]] += self._window_spans(pairs[owners[w]][1], starts[w], ends[w], context, offsets[w],
+                                                 max_answer_tokens)
+        return out
 
     def logits(self, enc) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits of each window, from whichever backend runs the model."""

@@ -367,15 +367,20 @@ def load_urls(config: Config, pages: Iterable[str] = (), feeds: Iterable[str] = 
     return result
 
 
+def saved_path(article_id: str, articles_dir: Path) -> Path:
+    """Where a fetched article's JSON record is kept: web/<host>/<slug>-<hash of its id>.json."""
+    host = re.sub(r"[^A-Za-z0-9.-]+", "_", urlsplit(article_id).hostname or "web")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", urlsplit(article_id).path).strip("-")[-60:] or "index"
+    return Path(articles_dir) / WEB_FOLDER / host / f"{slug}-{hashlib.sha256(article_id.encode()).hexdigest()[:10]}.json"
+
+
 def save(articles: Iterable[Article], articles_dir: Path) -> list[Path]:
     """Keep fetched articles in the articles folder as JSON records (a rebuild needs no network)."""
     saved = []
     for a in articles:
-        host = re.sub(r"[^A-Za-z0-9.-]+", "_", urlsplit(a.id).hostname or "web")
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", urlsplit(a.id).path).strip("-")[-60:] or "index"
-        folder = Path(articles_dir) / WEB_FOLDER / host
+        dest = saved_path(a.id, articles_dir)
+        folder = dest.parent
         folder.mkdir(parents=True, exist_ok=True)
-        dest = folder / f"{slug}-{hashlib.sha256(a.id.encode()).hexdigest()[:10]}.json"
         record = {"id": a.id, "url": a.source, "title": a.title, "published": a.published, "author": a.author,
                   "site": a.site, "text": a.text}
         place_file(folder, dest, lambda tmp: tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1),

@@ -58,15 +58,15 @@ def test_chat_upload_and_screenshot(server, tmp_path):
         page.locator("#add-files").click()
         page.wait_for_function("() => document.querySelector('#status').innerText.includes('1 added')",
                                timeout=60_000)
-        assert "harbour.txt" in page.locator("#articles").inner_text()
-        assert (tmp / "articles" / "harbour.txt").exists()
+        assert "uploads/harbour.txt" in page.locator("#articles").inner_text()
+        assert (tmp / "articles" / "uploads" / "harbour.txt").exists()  # the articles folder, never seeds/
 
         date_style = page.evaluate("() => getComputedStyle(document.querySelector('#articles td:nth-child(4)'))"
                                    ".whiteSpace")
         assert date_style == "nowrap"
 
         page.get_by_role("tab", name="Chat").click()
-        assert page.locator("#question textarea").get_attribute("maxlength") == "1000"
+        assert page.locator("#question textarea").get_attribute("maxlength") is None  # refused in words, not cut
         ask(page, "Where does the ferry to the Isle of Skye leave from?", "Mallaig", 1)
         ask(page, "Whose dog rides along?", "captain", 2)
         chat = page.locator("#chat").inner_text()
@@ -151,8 +151,7 @@ def test_news_from_a_feed_with_dates_and_other_articles(server, tmp_path):
             page.screenshot(path=str(OUTPUT / "news.png"), full_page=True)
 
             page.locator("#dates").get_by_text("Date range (published)").click()
-            page.locator("#until input").fill("2026-11-04")
-            page.locator("#until input").press("Enter")
+            page.locator("#until textarea").fill("2026-11-04")
             page.locator("#question textarea").fill("How many people were killed in the Riverton floods?")
             page.locator("#ask").click()
             page.wait_for_function("() => document.querySelector('#chat').innerText.includes('until 2026-11-04')",
@@ -163,3 +162,76 @@ def test_news_from_a_feed_with_dates_and_other_articles(server, tmp_path):
             browser.close()
     finally:
         site.stop()
+
+
+def send(page, question: str) -> str:
+    """Ask, and return the text of the assistant's reply once it has arrived."""
+    before = page.locator("#chat .bot-row").count()
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    page.wait_for_function("(n) => { const rows = document.querySelectorAll('#chat .bot-row');"
+                           " return rows.length > n && !rows[rows.length - 1].innerText.includes('Loading content')"
+                           " && rows[rows.length - 1].innerText.trim().length > 0; }", arg=before, timeout=60_000)
+    return page.locator("#chat .bot-row").last.inner_text()
+
+
+def test_first_hour_questions_and_dates(server):
+    """Round two of the first hour: long questions, the count, typed dates, empty questions, and what the
+    chat writes (never the checkout's seeds/)."""
+    from playwright.sync_api import sync_playwright
+
+    url, tmp = server
+    shipped = sorted(p.name for p in SEEDS.iterdir())
+    long_question = ("Taking into account everything the defence ministers, the alliance chief and the officials "
+                     "quoted in the reports said " + "about ammunition, production lines, stockpiles and deliveries " * 13
+                     + "who urged members of the alliance to ramp up ammunition production?")
+    assert 950 <= len(long_question) <= 1000
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(url)
+        # 4. An empty or spaces-only question says what is wrong.
+        assert "the question is empty" in send(page, "   ")
+        # 1. A long question, then a short follow-up: only what was typed counts toward the limit.
+        assert "characters long" not in send(page, long_question)  # under the limit: answered (or refused by evidence)
+        reply = send(page, "Which city has the Wagner group made advances near?")
+        assert "Bakhmut" in reply and "characters long" not in reply
+        # 2. An over-long paste is refused in words, kept in the box, and its count shown as it is typed.
+        pasted = "Which city " + "and which town " * 100 + "has the Wagner group made advances near?"
+        page.locator("#question textarea").fill("")
+        page.locator("#question textarea").press_sequentially("Which city?")
+        page.wait_for_function("() => document.querySelector('#count').innerText.startsWith('11 / 1,000 characters')",
+                               timeout=10_000)
+        reply = send(page, pasted)
+        assert f"the question is {len(pasted):,} characters long; the limit is 1,000" in reply
+        assert page.locator("#question textarea").input_value() == pasted  # not cut, not lost
+        page.locator("#question textarea").press("End")
+        page.locator("#question textarea").press_sequentially("?")
+        page.wait_for_function("() => document.querySelector('#count').innerText.includes('too long')", timeout=10_000)
+        page.screenshot(path=str(OUTPUT / "first-hour-long.png"), full_page=True)
+        # 3. Dates as people type them are read, and one that cannot be read is refused: never the old filter.
+        page.locator("#dates").get_by_text("Date range (published)").click()
+        page.locator("#until textarea").fill("2026-11-25")
+        reply = send(page, "Who urged members of the alliance to ramp up ammunition production?")
+        assert "until 2026-11-25" in reply
+        for typed, shown in (("15/11/2026", "until 2026-11-15"), ("Nov 15 2026", "until 2026-11-15"),
+                             ("2026-11-15T10:00", "until 2026-11-15")):
+            page.locator("#until textarea").fill(typed)
+            assert shown in send(page, "Who urged members of the alliance to ramp up ammunition production?"), typed
+        for typed, message in (("next tuesday", "until: unreadable date 'next tuesday'"),
+                               ("03/04/2026", "could be day 3 of month 4")):
+            page.locator("#until textarea").fill(typed)
+            reply = send(page, "Who urged members of the alliance to ramp up ammunition production?")
+            assert message in reply and "until 2026-11-" not in reply, typed
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "first-hour-dates.png"), full_page=True)
+        # 7. What the chat adds goes to the articles folder's uploads/, never to the shipped seeds/.
+        page.get_by_role("tab", name="Articles").click()
+        page.locator("#paste-title").locator("textarea, input").first.fill("Harbour notice")
+        page.locator("#paste-text textarea").fill("The harbour at Oban reopens on Friday after the storm repairs.")
+        page.locator("#add-paste").click()
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('1 added')",
+                               timeout=60_000)
+        assert (tmp / "articles" / "uploads" / "Harbour notice.md").exists()
+        browser.close()
+    assert sorted(p.name for p in SEEDS.iterdir()) == shipped

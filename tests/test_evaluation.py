@@ -59,6 +59,25 @@ def test_recall_is_not_applicable_without_article_ids():
     summary = summarize(rows, 6)
     assert summary["recall@5"] == "n/a" and summary["em"] == 100.0
     rows[0]["has_gold"], rows[0]["gold_rank"] = True, 1
-    assert summarize(rows, 6)["recall@1"] == 0.25
+    rows[1]["has_gold"] = True
+    assert summarize(rows, 6)["recall@1"] == 0.5  # over the questions whose gold article is known
     assert percentile([10.0, 20.0, 30.0, 40.0], 95) == 40.0 and percentile([10.0, 20.0, 30.0, 40.0], 50) == 20.0
     assert percentile([], 95) == 0.0
+
+
+def test_gold_articles_are_matched_by_id_title_or_file_name():
+    from qa.evaluation import QAItem, match_articles
+    from qa.store import ArticleInfo
+
+    indexed = [ArticleInfo("news/super-bowl-50.txt", "Super Bowl 50 preview", "", None, 3, 0.0),
+               ArticleInfo("Warsaw", "Warsaw", "", None, 2, 0.0),
+               ArticleInfo("https://example.com/a", "Normans", "", None, 2, 0.0)]
+    items = [QAItem("1", "q", ["a"], "Warsaw", [(0, 1)]), QAItem("2", "q", ["a"], "normans", [(0, 1)]),
+             QAItem("3", "q", ["a"], "Super_Bowl_50", [(0, 1)]), QAItem("4", "q", ["a"], "Nikola_Tesla", [(0, 1)]),
+             QAItem("5", "q", [], None)]
+    matched, warnings = match_articles(items, indexed)
+    assert [i.article_id for i in matched] == ["Warsaw", "https://example.com/a", "news/super-bowl-50.txt", None, None]
+    assert matched[0].gold_spans == [(0, 1)] and matched[1].gold_spans == []  # offsets hold only for the same id
+    assert warnings == ["1 of 4 questions' articles are not indexed by id, title or file name; recall counts the other 3"]
+    _, warnings = match_articles(items[3:4], indexed)
+    assert warnings[0].startswith("none of the 1 questions' articles ('Nikola_Tesla', …)") and "recall is n/a" in warnings[0]

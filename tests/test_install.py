@@ -46,19 +46,21 @@ def test_installed_package_is_not_the_checkout(venv):
     assert str(ROOT) not in where and where.strip().endswith("False")
 
 
-def test_answer_and_qa_ask_work_from_another_folder(venv):
+def test_qa_ask_first_then_answer_work_from_another_folder(venv):
     python, env, elsewhere, home = venv
+    qa = python.parent / "qa"
+    data = home / ".local" / "share" / "qa-articles"
+    assert not data.exists()  # `qa ask` is the very first command: it builds the index, as answer() does
+    proc = subprocess.run([str(qa), "ask", QUESTION], capture_output=True, text=True, cwd=elsewhere, env=env,
+                          timeout=600)
+    assert proc.returncode == 0 and "Answer: Jens Stoltenberg" in proc.stdout, proc.stderr
+    assert "(first use)" in proc.stderr
+    assert (data / "index" / "MANIFEST").exists() and (data / "articles" / "000_3dd2ae40c6c0741b.txt").exists()
     code = f"from qa import answer; a = answer({QUESTION!r}); print(a.text, '|', a.source)"
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=elsewhere, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "Jens Stoltenberg | 000_3dd2ae40c6c0741b.txt"
-    data = home / ".local" / "share" / "qa-articles"
-    assert (data / "index" / "MANIFEST").exists() and (data / "articles" / "000_3dd2ae40c6c0741b.txt").exists()
-    qa = python.parent / "qa"
-    proc = subprocess.run([str(qa), "ask", QUESTION], capture_output=True, text=True, cwd=elsewhere, env=env,
-                          timeout=600)
-    assert proc.returncode == 0 and "Answer: Jens Stoltenberg" in proc.stdout, proc.stderr
     homed = {**env, "QA_HOME": str(elsewhere / "qa-home")}
     proc = subprocess.run([str(qa), "build"], capture_output=True, text=True, cwd=elsewhere, env=homed, timeout=600)
     assert proc.returncode == 0 and "built: 1 articles" in proc.stdout, proc.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
-from qa.reader import merge, normalize, tidy, whole_words
+from qa.reader import Reading, merge, normalize, tidy, whole_words
 from qa.schema import Span
 
 
@@ -127,9 +127,9 @@ def test_adaptive_reading_reads_the_rest_only_when_the_first_passages_are_not_de
         def __init__(self):  # no model: spans come from `scores`
             self.reads = []
 
-        def candidates(self, question, chosen, max_answer_tokens):
-            self.reads.append([p.chunk_id for p in chosen])
-            return [Span(f"s{p.chunk_id}", 0, 4, 0, 4, scores[p.chunk_id], 0.0, p.chunk_id, "a") for p in chosen]
+        def candidates_of(self, pairs, max_answer_tokens):
+            self.reads.append([p.chunk_id for _, p in pairs])
+            return [[Span(f"s{p.chunk_id}", 0, 4, 0, 4, scores[p.chunk_id], 0.0, p.chunk_id, "a")] for _, p in pairs]
 
     everything = decode([Span(f"s{i}", 0, 4, 0, 4, v, 0.0, i, "a") for i, v in scores.items()],
                         {p.chunk_id: p.rank for p in passages}, Decoding(30, 0.5, 1.0, 0, None), 2)
@@ -141,3 +141,12 @@ def test_adaptive_reading_reads_the_rest_only_when_the_first_passages_are_not_de
     assert reader.reads == [[1, 2], [3, 4, 5, 6]]  # each passage once
     reader = Counting()
     assert reader.run("q", passages, 2, Decoding(30, 0.5, 1.0, 2, None)) == everything and reader.reads == [[1, 2, 3, 4, 5, 6]]
+    # A follow-up asked alone and in context: pairs the first reading read are not read again.
+    reader = Counting()
+    alone, context = reader.read_many([Reading("q", tuple(passages)), Reading("q", tuple(passages[2:0:-1]))],
+                                      Decoding(30, 0.5, 1.0, 2, 12.0))
+    assert reader.reads == [[1, 2], [3, 4, 5, 6]] and len(context) == 2  # passages 2 and 3: read already
+    reader = Counting()
+    reader.read_many([Reading("q", tuple(passages[:2])), Reading("other q", tuple(passages[:2]))],
+                     Decoding(30, 0.5, 1.0, 2, 12.0))
+    assert reader.reads == [[1, 2], [1, 2]]  # another question reads the same passages anew
