@@ -13,12 +13,11 @@ import argparse
 import json
 import math
 
-from bench_answer import TUNING_ARTICLES, dev_index
-from common import RESULTS, squad, write_results
+from bench_answer import tuning_split
+from common import RESULTS, write_results
 
 from qa.config import Config
-from qa.evaluation import best_over, exact_match, squad_articles
-from qa.pipeline import Assistant
+from qa.evaluation import best_over, exact_match
 
 BINS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001)
 
@@ -50,13 +49,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=2)
     args = ap.parse_args()
     config = Config().with_(index_dir=RESULTS.parent / "data" / f"index-dev-{Config().chunk_tokens}")
-    dev = squad("dev")
-    articles, items = squad_articles(dev)
-    titles = {doc["title"] for doc in dev["data"][:TUNING_ARTICLES]}
-    tuning = [i for i in items if i.article_id in titles][:: args.every]
-    dev_index(config, articles)
-    assistant = Assistant(config)
-    assistant.answer("warm up the models")
+    assistant, tuning = tuning_split(config, args.every)
     rows = []
     for item in tuning:
         ans = assistant.answer(item.question)

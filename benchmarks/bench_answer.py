@@ -35,6 +35,18 @@ def dev_index(config: Config, articles) -> None:
     Assistant(config).rebuild(articles, progress=True)
 
 
+def tuning_split(config: Config, every: int) -> tuple[Assistant, list]:
+    """An assistant on the dev index (all 48 articles, built once) with its models loaded, and every
+    `every`-th question of the first 24 dev articles (the tuning split)."""
+    dev = squad("dev")
+    articles, items = squad_articles(dev)
+    titles = {doc["title"] for doc in dev["data"][:TUNING_ARTICLES]}
+    dev_index(config, articles)
+    assistant = Assistant(config)
+    assistant.answer("warm up the models")
+    return assistant, [i for i in items if i.article_id in titles][::every]
+
+
 def out_of_corpus(n: int) -> list:
     if n <= 0:
         return []
@@ -89,13 +101,7 @@ def main() -> None:
     for item in args.set:
         key, value = item.split("=", 1)
         config = config.with_(**{key: type(getattr(base, key))(value)})
-    dev = squad("dev")
-    articles, items = squad_articles(dev)
-    tuning_titles = {doc["title"] for doc in dev["data"][:TUNING_ARTICLES]}
-    tuning = [i for i in items if i.article_id in tuning_titles][:: args.every]
-    dev_index(config, articles)
-    assistant = Assistant(config)
-    assistant.answer("warm up the models")
+    assistant, tuning = tuning_split(config, args.every)
     report = evaluate(assistant, tuning + out_of_corpus(args.ooc // args.every), k=config.k, progress=True)
     raw = report.rows
     threshold, (a, b) = fit_threshold(raw), fit_confidence(raw)

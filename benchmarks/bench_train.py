@@ -2,7 +2,8 @@
 negatives included), and the seconds per question of the dev evaluation. The full recipe is for a GPU;
 the command that reproduces the bundled reader is written to the results.
 
-Run: python benchmarks/bench_train.py [--examples 256]   (writes benchmarks/results/train.{json,md})
+Also the step time with random batches against batches grouped by length (`Config.train_group_by_length`),
+on the same windows. Run: python benchmarks/bench_train.py [--examples 256]   (writes results/train.{json,md})
 """
 from __future__ import annotations
 
@@ -31,12 +32,18 @@ def main() -> None:
     config = Config()
     train_examples = squad_examples(squad("train")).examples[: args.examples]
     dev = squad_examples(squad("dev")).examples[: args.dev_questions]
-    recipe = Recipe.from_config(config, epochs=1)
-    with tempfile.TemporaryDirectory() as tmp:
-        report = train(get_model_path(), train_examples, None, tmp, recipe, "cpu", progress=True)
-        t0 = time.perf_counter()
-        metrics = evaluate_reader(tmp, dev, recipe, "cpu")
-        eval_s = time.perf_counter() - t0
+    runs = {}
+    for group in (False, True):  # the same windows, batched at random and grouped by length
+        recipe = Recipe.from_config(config, epochs=1, group_by_length=group)
+        with tempfile.TemporaryDirectory() as tmp:
+            runs[group] = train(get_model_path(), train_examples, None, tmp, recipe, "cpu", progress=True)
+            if group:
+                t0 = time.perf_counter()
+                metrics = evaluate_reader(tmp, dev, recipe, "cpu")
+                eval_s = time.perf_counter() - t0
+    report = runs[True]
+    step = {g: r.seconds / r.steps for g, r in runs.items()}
+    padding = {g: r.padding / (r.padding + r.tokens) for g, r in runs.items()}
     per_1000 = report.seconds / len(train_examples) * 1000
     full_epoch_h = per_1000 * 87_599 / 1000 / 3600
     results = {"cpu_cores": os.cpu_count(), "examples": len(train_examples), "windows": report.windows,
@@ -45,7 +52,11 @@ def main() -> None:
                "seconds_per_1000_windows": round(report.seconds / report.windows * 1000, 1),
                "full_squad_epoch_hours_on_this_cpu": round(full_epoch_h, 1),
                "dev_eval_seconds_per_question": round(eval_s / max(1, len(dev)), 3),
-               "dev_em_after_this_tiny_run": metrics["em"], "gpu_command": GPU_COMMAND}
+               "dev_em_after_this_tiny_run": metrics["em"],
+               "step_seconds_random_batches": round(step[False], 1), "step_seconds_grouped_by_length": round(step[True], 1),
+               "step_speedup_from_grouping": round(step[False] / step[True], 2),
+               "padding_share_random": round(padding[False], 3), "padding_share_grouped": round(padding[True], 3),
+               "gpu_command": GPU_COMMAND}
     md = "\n".join(["# `qa train-reader` on this CPU", "", "| metric | value |", "|---|---|",
                     *[f"| {k} | {v} |" for k, v in results.items() if k != "gpu_command"], "",
                     "The bundled reader's recipe (3 epochs of SQuAD v1.1 train, 87,599 questions plus negatives) "

@@ -218,6 +218,7 @@ def serve(assistant: Assistant, args) -> int:
         print(f"warning: {err}; questions fail until it answers", file=sys.stderr)
     user, password = os.environ.get("QA_USERNAME"), os.environ.get("QA_PASSWORD")
     demo = build_ui(assistant, Path(assistant.config.articles_dir), args.concurrency)
+    print(f"Serving the chat at http://{args.host}:{args.port} (open it in a browser; Ctrl-C stops)", flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 auth=(user, password) if user and password else None,
                 max_file_size=assistant.config.max_file_bytes, css=CSS, footer_links=["api"])

@@ -133,6 +133,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=None, help=f"(default {defaults.train_batch_size})")
     t.add_argument("--lr", type=float, default=None, help=f"(default {defaults.train_lr})")
     t.add_argument("--seed", type=int, default=None, help=f"(default {defaults.train_seed})")
+    t.add_argument("--teacher", type=Path, action="append", default=None, metavar="DIR",
+                   help="distil from this reader (repeat for several: their logits are averaged); temperature "
+                        f"{defaults.train_distill_temperature}, weight {defaults.train_distill_weight} (Config)")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     from .app import add_server_options
@@ -282,8 +285,11 @@ def cmd_stats(assistant: Assistant, args) -> int:
     return 0
 
 
-def ensure_index(assistant: Assistant) -> None:
-    """The commands that answer build the index from the articles folder on first use, as `answer()` does."""
+def ensure_index(assistant: Assistant, args) -> None:
+    """The commands that answer build the default index from the articles folder on first use, as `answer()`
+    does; an index named with --index must exist (a mistyped folder is an error, not a new index)."""
+    if args.index is not None:
+        return
     report = assistant.ensure_index()
     if report is not None:
         for line in report.warnings + [f"warning: {e}" for e in report.errors]:
@@ -293,7 +299,7 @@ def ensure_index(assistant: Assistant) -> None:
 
 
 def cmd_search(assistant: Assistant, args) -> int:
-    ensure_index(assistant)
+    ensure_index(assistant, args)
     passages = assistant.search(args.query, args.k, since=args.since, until=args.until)
     undated = assistant.snapshot().undated_articles() if args.since or args.until else 0
     print_undated(undated)
@@ -304,7 +310,7 @@ def cmd_search(assistant: Assistant, args) -> int:
 
 
 def cmd_ask(assistant: Assistant, args) -> int:
-    ensure_index(assistant)
+    ensure_index(assistant, args)
     ans = assistant.answer(args.question, k=args.k, since=args.since, until=args.until)
     if args.json:
         print(ans.to_json(indent=2))
@@ -344,7 +350,7 @@ def cmd_eval(assistant: Assistant, args) -> int:
     from .evaluation import evaluate, load_qa_file, write_report
 
     items = load_qa_file(args.qa_file)[: args.limit]
-    ensure_index(assistant)
+    ensure_index(assistant, args)
     readers = args.reader or [None]
     table = ["| reader | " + " | ".join(COMPARED) + " |", "|---|" + "---|" * len(COMPARED)]
     for n, reader in enumerate(readers):
@@ -372,7 +378,7 @@ def cmd_train_reader(assistant: Assistant, args) -> int:
 
     base = args.base or assistant.config.reader_model
     recipe = training.Recipe.from_config(assistant.config, epochs=args.epochs, batch_size=args.batch_size,
-                                         lr=args.lr, seed=args.seed)
+                                         lr=args.lr, seed=args.seed, teachers=args.teacher)
     finder = training.AnswerFinder(lambda q: assistant.search(q, 10), lambda i: assistant.snapshot().article(i))
     loaded = {}
     for role, path in (("train", args.train), ("dev", args.dev)):

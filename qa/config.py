@@ -158,6 +158,13 @@ class Config:
     train_clip: float = 1.0
     train_seed: int = 13
     train_negative_rate: float = 0.5  # share of questions also paired with another passage of their article -> [CLS]
+    # Batches of windows of similar length (shuffled in pools of 50 batches): little padding, the same data
+    # per epoch; CPU step time in benchmarks/results/train.md.
+    train_group_by_length: bool = True
+    # Distillation (--teacher DIR…): the loss mixes the hard labels with the teachers' averaged start/end
+    # distributions at this temperature, by this weight (Hinton et al. 2015; DistilBERT's recipe).
+    train_distill_temperature: float = 2.0
+    train_distill_weight: float = 0.5
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 10 * 1024 * 1024

@@ -9,7 +9,6 @@ weights, tokenizer, metrics.json, calibration.json and a MODEL.md with the comma
 from __future__ import annotations
 
 import json
-import math
 import random
 import shutil
 import sys
@@ -68,12 +67,18 @@ class Recipe:
     negative_rate: float
     max_length: int
     stride: int
+    group_by_length: bool = True
+    teachers: tuple[str, ...] = ()  # reader folders whose averaged logits are soft targets
+    distill_temperature: float = 2.0
+    distill_weight: float = 0.5
 
     @classmethod
     def from_config(cls, c: Config, **overrides) -> "Recipe":
         base = cls(c.train_epochs, c.train_batch_size, c.train_lr, c.train_weight_decay, c.train_warmup, c.train_clip,
-                   c.train_seed, c.train_negative_rate, c.reader_max_length, c.reader_stride)
-        return cls(**{**asdict(base), **{k: v for k, v in overrides.items() if v is not None}})
+                   c.train_seed, c.train_negative_rate, c.reader_max_length, c.reader_stride, c.train_group_by_length,
+                   (), c.train_distill_temperature, c.train_distill_weight)
+        overrides = {k: tuple(map(str, v)) if k == "teachers" else v for k, v in overrides.items() if v is not None}
+        return cls(**{**asdict(base), **overrides})
 
 
 # Data.
@@ -222,6 +227,78 @@ def features(tokenizer, examples: list[Example], max_length: int, stride: int) -
 
 
 # Training.
+POOL_BATCHES = 50  # length grouping sorts within pools of this many batches, so the order stays random
+
+
+def batches(lengths: list[int], batch_size: int, seed: int, group: bool) -> list[np.ndarray]:
+    """Window indices per batch for one epoch (the same on a resume: the order comes from `seed`).
+
+    Grouped, the windows are shuffled, sorted by length within pools of `POOL_BATCHES` batches, cut into
+    batches, and the batches shuffled: every window once, each batch of similar lengths (little padding).
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    if not group:
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    pool = batch_size * POOL_BATCHES
+    out = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: lengths[i])
+        out += [np.asarray(chunk[i:i + batch_size]) for i in range(0, len(chunk), batch_size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def distillation_loss(start, end, teacher_start, teacher_end, mask, hard, temperature: float, weight: float):
+    """(1 - weight) * the hard-label loss + weight * T² * KL(teacher || student) of the start and end
+    distributions at temperature T, padding masked out of both."""
+    import torch.nn.functional as F
+
+    def kl(student, teacher):
+        student = student.masked_fill(~mask, -1e4) / temperature
+        teacher = teacher.masked_fill(~mask, -1e4) / temperature
+        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), reduction="batchmean",
+                        log_target=True) * temperature ** 2
+
+    soft = (kl(start, teacher_start) + kl(end, teacher_end)) / 2
+    return (1 - weight) * hard + weight * soft
+
+
+def load_teachers(paths: tuple[str, ...], tokenizer, device: str) -> list:
+    """The teacher readers, refused unless they read the same word pieces as the student."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    teachers = []
+    for path in paths:
+        try:
+            vocab = AutoTokenizer.from_pretrained(path).get_vocab()
+        except (OSError, ValueError) as err:
+            raise TrainingDataError(f"--teacher {path}: not a reader folder ({err})") from err
+        if vocab != tokenizer.get_vocab():
+            raise TrainingDataError(f"--teacher {path}: its tokenizer differs from the student's; a teacher's logits "
+                                    f"must be over the same word pieces")
+        teachers.append(AutoModelForQuestionAnswering.from_pretrained(path, dtype=torch.float32).to(device).eval())
+    return teachers
+
+
+def step_loss(model, teachers: list, batch: dict, recipe: "Recipe", device: str):
+    """The batch's loss: the model's own (hard labels), mixed with the teachers' when there are any."""
+    import torch
+
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+        out = model(**batch)
+        if not teachers:
+            return out.loss
+        inputs = {k: v for k, v in batch.items() if k not in ("start_positions", "end_positions")}
+        with torch.no_grad():
+            logits = [t(**inputs) for t in teachers]
+            t_start = torch.stack([o.start_logits.float() for o in logits]).mean(0)
+            t_end = torch.stack([o.end_logits.float() for o in logits]).mean(0)
+    return distillation_loss(out.start_logits.float(), out.end_logits.float(), t_start, t_end,
+                             batch["attention_mask"].bool(), out.loss.float(), recipe.distill_temperature,
+                             recipe.distill_weight)
+
+
 @dataclass
 class TrainingReport:
     steps: int = 0
@@ -232,6 +309,8 @@ class TrainingReport:
     examples: int = 0
     windows: int = 0
     metrics: dict = field(default_factory=dict)
+    tokens: int = 0  # real tokens fed, and padding tokens beside them (length grouping keeps these few)
+    padding: int = 0
 
 
 def pick_device(device: str) -> str:
@@ -261,9 +340,11 @@ def train(base: str, train_data: list[Example], dev_data: list[Example] | None, 
     random.seed(recipe.seed), np.random.seed(recipe.seed), torch.manual_seed(recipe.seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForQuestionAnswering.from_pretrained(source, dtype=torch.float32).to(device)
+    teachers = load_teachers(recipe.teachers, tokenizer, device)
     rows = features(tokenizer, with_negatives(train_data, recipe.negative_rate, recipe.seed), recipe.max_length,
                     recipe.stride)
-    per_epoch = math.ceil(len(rows) / recipe.batch_size)
+    lengths = [len(r["input_ids"]) for r in rows]
+    per_epoch = len(batches(lengths, recipe.batch_size, recipe.seed, recipe.group_by_length))
     total = per_epoch * recipe.epochs
     decay = [p for n, p in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
@@ -282,15 +363,15 @@ def train(base: str, train_data: list[Example], dev_data: list[Example] | None, 
     started = time.perf_counter()
     model.train()
     for epoch in range(first, recipe.epochs + 1):
-        order = np.random.default_rng(recipe.seed + epoch).permutation(len(rows))  # the same order on a resume
+        plan = batches(lengths, recipe.batch_size, recipe.seed + epoch, recipe.group_by_length)  # same on a resume
         losses = []
-        bar = tqdm(range(per_epoch), desc=f"epoch {epoch}/{recipe.epochs}", disable=not progress, file=sys.stderr)
-        for b in bar:
-            batch = tokenizer.pad([rows[i] for i in order[b * recipe.batch_size:(b + 1) * recipe.batch_size]],
-                                  return_tensors="pt")
+        bar = tqdm(plan, desc=f"epoch {epoch}/{recipe.epochs}", disable=not progress, file=sys.stderr)
+        for chosen in bar:
+            batch = tokenizer.pad([rows[i] for i in chosen], return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-                loss = model(**batch).loss
+            loss = step_loss(model, teachers, batch, recipe, device)
+            report.padding += int(batch["attention_mask"].numel() - batch["attention_mask"].sum())
+            report.tokens += int(batch["attention_mask"].sum())
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.clip)
             optimizer.step()
@@ -311,6 +392,8 @@ def train(base: str, train_data: list[Example], dev_data: list[Example] | None, 
     (out / "metrics.json").write_text(json.dumps({**report.metrics, "steps": report.steps, "epochs": recipe.epochs,
                                                   "train_s": round(report.seconds, 1), "windows": len(rows),
                                                   "batch_size": recipe.batch_size, "lr": recipe.lr, "seed": recipe.seed,
+                                                  "group_by_length": recipe.group_by_length,
+                                                  "teachers": list(recipe.teachers),
                                                   "device": device_name(device), "torch": torch.__version__},
                                                  indent=1) + "\n")
     if describe:
@@ -409,7 +492,11 @@ def model_card(out: Path, base: str, recipe: Recipe, command: str, checksums: di
              f"| recipe | max length {recipe.max_length}, stride {recipe.stride}, batch {recipe.batch_size}, AdamW "
              f"(lr {recipe.lr}, weight decay {recipe.weight_decay}), {recipe.warmup:.0%} linear warm-up then linear "
              f"decay, {recipe.epochs} epochs, clipping {recipe.clip}, seed {recipe.seed}, negatives for "
-             f"{recipe.negative_rate:.0%} of the questions |"]
+             f"{recipe.negative_rate:.0%} of the questions"
+             f"{', batches grouped by length' if recipe.group_by_length else ''} |"]
+    if recipe.teachers:
+        lines.append(f"| distillation | from {', '.join(f'`{t}`' for t in recipe.teachers)} (averaged logits), "
+                     f"temperature {recipe.distill_temperature}, weight {recipe.distill_weight} |")
     lines += [f"| data | `{path}` sha256 `{digest}` |" for path, digest in checksums.items()]
     if metrics:
         lines += ["", "## Measured on --dev (each question with its gold passage)", "",

@@ -216,3 +216,50 @@ def test_article_rows_surface_a_damaged_index(fresh):
     (fresh.config.index_dir / "MANIFEST").write_text("{ damaged")
     with pytest.raises(IndexCorrupt):
         article_rows(fresh)
+
+
+def test_the_context_of_a_follow_up_never_counts_toward_the_question_limit():
+    from qa.chat import follow_up_candidate
+
+    long_turn = Turn("Considering " + "what the ministers said " * 38 + "who urged members to ramp up production?",
+                     "Jens Stoltenberg")
+    assert 950 < len(long_turn.question) <= 1000
+    question = "Which city has the Wagner group made advances near?"
+    candidate = follow_up_candidate(question, [long_turn], limit=1000)
+    assert len(candidate.query) <= 1000 and candidate.query.endswith(question)
+    assert candidate.query.split(" ", 1)[0] != "Considering"  # the earlier turn's start is what gives way
+    assert candidate.question == question and len(candidate.question) <= 1000
+    again = follow_up_candidate("And him?", [long_turn, Turn(question, "Bakhmut", question)], limit=1000)
+    assert len(again.query) <= 1000
+
+
+@integration
+def test_removing_what_the_chat_saved_removes_its_file(fresh, tmp_path):
+    from qa import web
+    from qa.articles import make_article
+    from qa.chat import UPLOADS, remove_article
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("My notes\nThe lighthouse on Gull Point was painted red in May.")
+    fresh.config = fresh.config.with_(articles_dir=folder)
+    fresh.add(fresh.load([folder]).articles)
+    uploads = tmp_path / "in"
+    uploads.mkdir()
+    (uploads / "harbour.txt").write_text("Harbour news\nThe ferry to Skye leaves at noon every day.")
+    report, _ = add_uploads(fresh, [str(uploads / "harbour.txt")], folder / UPLOADS)
+    assert report.added == ["uploads/harbour.txt"]  # named as a rebuild of the articles folder names it
+    page = make_article("The bridge over the Tay reopens on Monday.", id="https://news.example/tay",
+                        source="https://news.example/tay", title="Tay bridge")
+    [saved] = web.save([page], folder)
+    fresh.add([page])
+
+    message = remove_article(fresh, "uploads/harbour.txt", folder)
+    assert "1 removed" in message and "Deleted the saved file uploads/harbour.txt" in message
+    assert not (folder / UPLOADS / "harbour.txt").exists()
+    message = remove_article(fresh, "https://news.example/tay", folder)
+    assert "Deleted the saved file web/news.example/" in message and not saved.exists()
+    message = remove_article(fresh, "mine.txt", folder)
+    assert "Its file stays in the articles folder" in message and (folder / "mine.txt").exists()
+    report = fresh.rebuild(fresh.load([folder]).articles)  # "Rebuild index" brings back only the user's own file
+    assert report.articles == 1 and [a.id for a in fresh.articles()] == ["mine.txt"]

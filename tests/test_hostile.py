@@ -352,6 +352,8 @@ def test_a_damaged_calibration_is_a_user_error_everywhere(tmp_path):
     assert isinstance(err.value, QAError)  # what the CLI, the chat and the service catch
 
     class Failing:
+        config = Config()
+
         def answer(self, *args, **kwargs):
             raise err.value
 

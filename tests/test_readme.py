@@ -55,10 +55,17 @@ def test_readme_shows_commands():
 
 
 def test_every_readme_command_runs_as_written(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_INDEX": str(tmp_path / "index")}
-    env.pop("QA_ARTICLES", None), env.pop("QA_HOME", None)
+    """In a fresh checkout's layout: `articles/` starts as a copy of `seeds/` (the checkout's own
+    articles/ may hold what its user added, so a copy stands in for it)."""
+    import shutil
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "seeds", checkout / "articles")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "QA_INDEX": str(tmp_path / "index"),
+           "QA_ARTICLES": str(checkout / "articles"), "PYTHONPATH": str(ROOT)}
+    env.pop("QA_HOME", None)
     for command, shown in sessions():
-        proc = subprocess.run(QA + shlex.split(command)[1:], capture_output=True, text=True, cwd=ROOT, env=env,
+        proc = subprocess.run(QA + shlex.split(command)[1:], capture_output=True, text=True, cwd=checkout, env=env,
                               timeout=300)
         assert proc.returncode == 0, (command, proc.stderr)
         printed = {shape(line) for line in (proc.stdout + proc.stderr).splitlines()}

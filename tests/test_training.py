@@ -137,3 +137,64 @@ def test_a_tiny_run_learns_saves_a_usable_reader_and_resumes(tmp_path, seed_inde
     assert trained.calibration == Calibration.load(out)
     answer = trained.answer("Who urged members of the alliance to ramp up ammunition production?")
     assert answer.question and 0 <= answer.confidence <= 1
+
+
+def test_length_grouped_batches_hold_every_window_once_with_little_padding():
+    from qa.training import batches
+
+    rng = random.Random(3)
+    lengths = [rng.randint(40, 384) for _ in range(2_000)]
+    for group in (False, True):
+        plan = batches(lengths, 32, seed=5, group=group)
+        assert sorted(int(i) for b in plan for i in b) == list(range(2_000))  # every window, once
+        assert batches(lengths, 32, seed=5, group=group)[3].tolist() == plan[3].tolist()  # reproducible (resume)
+    padding = {g: sum(len(b) * max(lengths[i] for i in b) - sum(lengths[i] for i in b)
+                      for b in batches(lengths, 32, 5, g)) for g in (False, True)}
+    assert padding[True] < padding[False] / 10
+    grouped = batches(lengths, 32, 5, True)
+    assert [max(lengths[i] for i in b) for b in grouped[:20]] != sorted(max(lengths[i] for i in b) for b in grouped[:20])
+
+
+def test_distillation_loss_is_the_hard_loss_when_student_and_teacher_agree():
+    import torch
+
+    from qa.training import distillation_loss
+
+    torch.manual_seed(0)
+    start, end = torch.randn(4, 12), torch.randn(4, 12)
+    mask = torch.ones(4, 12, dtype=torch.bool)
+    mask[:, 10:] = False  # padding
+    hard = torch.tensor(2.0)
+    same = distillation_loss(start, end, start.clone(), end.clone(), mask, hard, 2.0, 0.5)
+    assert abs(float(same) - 1.0) < 1e-5  # (1 - 0.5) * 2.0 + 0.5 * 0
+    apart = distillation_loss(start, end, -start, -end, mask, hard, 2.0, 0.5)
+    assert float(apart) > float(same)
+    padded = start.clone()
+    padded[:, 10:] = 99.0  # what the padding says never counts
+    assert abs(float(distillation_loss(padded, end, start, end, mask, hard, 2.0, 0.5)) - float(same)) < 1e-5
+    only_hard = distillation_loss(start, end, -start, -end, mask, hard, 2.0, 0.0)
+    assert float(only_hard) == 2.0
+
+
+@pytest.mark.integration
+def test_a_tiny_distillation_run_writes_a_reader_and_records_its_teachers(tmp_path, seed_index, capsys):
+    from qa.cli import main
+    from qa.config import BUNDLED_READER
+
+    train, dev = jsonl(tmp_path / "train.jsonl", seed_pairs(24)), jsonl(tmp_path / "dev.jsonl", seed_pairs(8, 2))
+    out = tmp_path / "student"
+    argv = ["train-reader", train, "--dev", dev, "--base", BUNDLED_READER, "--out", out, "--epochs", "1",
+            "--batch-size", "8", "--device", "cpu", "--seed", "7", "--teacher", BUNDLED_READER, "--teacher", BUNDLED_READER]
+    assert main(list(map(str, argv))) == 0
+    printed = capsys.readouterr().out
+    loss = float(printed.split("mean loss per epoch ")[1].split("\n")[0])
+    assert 0 < loss < 20
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["teachers"] == [str(BUNDLED_READER)] * 2 and metrics["seed"] == 7 and metrics["group_by_length"]
+    assert "distillation" in (out / "MODEL.md").read_text() and (out / "model.safetensors").is_file()
+    # A teacher that reads other word pieces is refused in one line.
+    other = tmp_path / "other-teacher"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    assert main(list(map(str, argv[:-4] + ["--teacher", other]))) == 2
+    assert "--teacher" in capsys.readouterr().err
