@@ -1,7 +1,28 @@
-"""Offline extractive question answering over your articles."""
-from .config import Config, RetrievalMode
-from .pipeline import Assistant, answer
-from .schema import Answer, Article, Chunk, Passage
+"""Offline extractive question answering over your articles.
+
+The names below load on first use (PEP 562), so `import qa.training` on a machine that only trains
+(a GPU box without FAISS or tantivy) does not pull in the index.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __all__ = ["Answer", "Article", "Assistant", "Chunk", "Config", "Passage", "RetrievalMode", "answer"]
 __version__ = "0.1.0"
+_HOMES = {"Config": "config", "RetrievalMode": "config", "Assistant": "pipeline", "answer": "pipeline",
+          "Answer": "schema", "Article": "schema", "Chunk": "schema", "Passage": "schema"}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Config, RetrievalMode
+    from .pipeline import Assistant, answer
+    from .schema import Answer, Article, Chunk, Passage
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'qa' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
