@@ -5,12 +5,15 @@ chunker and embedder, cached in benchmarks/data/. Beyond its ~20k chunks, the co
 perturbed copies: a copy's vector is a real vector plus Gaussian noise (σ = 0.025 per dimension,
 cosine ≈ 0.9 to its source) renormalized, and its text is the real text with 15% of its words
 dropped. Queries are real SQuAD train questions, embedded; exact search over every live vector is
-the ground truth for recall. The same index grows 10k -> 100k -> 1M chunks and is measured at each.
+the ground truth for recall. The same index grows 10k -> 100k -> 1M chunks and is measured at each: also dense search under a date
+filter of a day, a month and a year (articles are dated, 90 a day), and the RSS of a long-running reader
+while another process adds and compacts (`--cycles`).
 Run: python benchmarks/bench_scale.py [--sizes 10000 100000 1000000] [--queries 200]
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -25,6 +28,7 @@ import numpy as np
 from common import DATA, squad, write_results
 
 from qa.config import Config, RetrievalMode
+from qa.embedding import model_id
 from qa.evaluation import percentile, squad_articles
 from qa.manifest import Manifest, read_manifest
 from qa.retrieval import Retriever
@@ -87,21 +91,31 @@ class Corpus:
         return vectors, texts
 
 
-def article_of(texts: list[str], aid: str):
+ARTICLES_PER_DAY = 90  # 1M chunks span about three years of a news archive, for the date-filtered rows
+FIRST_DAY = datetime.date(2023, 1, 1)
+
+
+def day_of(article: int) -> str:
+    return (FIRST_DAY + datetime.timedelta(days=article // ARTICLES_PER_DAY)).isoformat()
+
+
+def article_of(texts: list[str], aid: str, published: str | None = None):
     """One article whose lines are the given chunk texts, and its chunks with exact offsets."""
     text = "\n".join(texts)
     chunks, pos = [], 0
     for i, t in enumerate(texts):
         chunks.append(Chunk(aid, i, pos, pos + len(t), t))
         pos += len(t) + 1
-    return make_article(text, id=aid, title=aid), chunks
+    return make_article(text, id=aid, title=aid, published=published), chunks
 
 
 def write(index_dir: Path, config: Config, add: list[tuple], vectors: np.ndarray, remove: list[str] = ()) -> float:
     """One committed write straight through the store (no embedding); its wall time."""
     t0 = time.perf_counter()
     with write_lock(index_dir):
-        base = read_manifest(index_dir) or Manifest("bench/model", vectors.shape[1] if len(vectors) else 384, 128, 1)
+        base = read_manifest(index_dir) or Manifest(  # the configured model's name: the CLI opens this index
+            model_id(config.embedding_model), vectors.shape[1] if len(vectors) else 384, config.chunk_tokens,
+            config.overlap_sentences, embedding_backends=(config.embedding_backend,))
         clean_up(index_dir, base)
         txn = Transaction(index_dir, base)
         if remove:
@@ -117,8 +131,8 @@ def grow(index_dir: Path, config: Config, corpus: Corpus, start: int, stop: int)
     for lo in range(start, stop, BATCH):
         hi = min(stop, lo + BATCH)
         vectors, texts = corpus.batch(lo, hi)
-        add = [article_of(texts[i:i + CHUNKS_PER_ARTICLE], f"art-{(lo + i) // CHUNKS_PER_ARTICLE}")
-               for i in range(0, hi - lo, CHUNKS_PER_ARTICLE)]
+        add = [article_of(texts[i:i + CHUNKS_PER_ARTICLE], f"art-{(lo + i) // CHUNKS_PER_ARTICLE}",
+                          day_of((lo + i) // CHUNKS_PER_ARTICLE)) for i in range(0, hi - lo, CHUNKS_PER_ARTICLE)]
         write(index_dir, config, add, vectors)
         print(f"  indexed {hi:,} chunks", flush=True)
 
@@ -179,6 +193,7 @@ def measure(index_dir: Path, config: Config, corpus: Corpus, n: int, qvecs: np.n
         hybrid_ms.append((time.perf_counter() - t) * 1000)
         exact = set(truth_ids[np.argsort(-(truth_vectors @ q))[:10]].tolist())
         recalls.append(len(exact & set(got)) / 10)
+    filtered = filtered_rows(snap, qvecs, n, truth_ids, truth_vectors, statistics.median(dense_ms))
     snap.close()
     adds, removes = [], []
     for i in range(5):  # a news article: 7 chunks
@@ -197,7 +212,73 @@ def measure(index_dir: Path, config: Config, corpus: Corpus, n: int, qvecs: np.n
             "lexical_p95_ms": round(percentile(lexical_ms, 95), 2),
             "hybrid_p50_ms": round(percentile(hybrid_ms, 50), 2), "hybrid_p95_ms": round(percentile(hybrid_ms, 95), 2),
             "dense_recall@10": round(float(np.mean(recalls)), 4), "open_s": round(open_s, 3),
-            "reader_rss_mb": round(rss_of_reader(index_dir, 20), 1), "disk_mb": round(disk_bytes(index_dir) / 2**20, 1)}
+            "reader_rss_mb": round(rss_of_reader(index_dir, 20), 1), "disk_mb": round(disk_bytes(index_dir) / 2**20, 1),
+            **filtered}
+
+
+WINDOWS = (("day", 0), ("month", 29), ("year", 364))  # days before the archive's last day
+
+
+def filtered_rows(snap: Snapshot, qvecs: np.ndarray, n: int, truth_ids: np.ndarray, truth_vectors: np.ndarray,
+                  unfiltered_p50: float) -> dict:
+    """Dense search under a date filter ending on the archive's last day: p50, its ratio to the unfiltered
+    p50, the SQL that turns the range into chunk ids, and recall@10 against exact search inside the range."""
+    from qa.dates import DateRange
+
+    last = datetime.date.fromisoformat(day_of((n - 1) // CHUNKS_PER_ARTICLE))
+    row = {}
+    for name, back in WINDOWS:
+        t = time.perf_counter()
+        allowed = snap.chunk_ids_in(DateRange((last - datetime.timedelta(days=back)).isoformat(), last.isoformat()))
+        sql_ms = (time.perf_counter() - t) * 1000
+        inside = np.isin(truth_ids, allowed)
+        ids, vectors = truth_ids[inside], truth_vectors[inside]
+        times, recalls = [], []
+        for q in qvecs[:50]:
+            t = time.perf_counter()
+            got = [cid for cid, _ in snap.search(q, 10, allowed)]
+            times.append((time.perf_counter() - t) * 1000)
+            exact = set(ids[np.argsort(-(vectors @ q))[:10]].tolist())
+            recalls.append(len(exact & set(got)) / max(1, min(10, len(ids))))
+        p50 = statistics.median(times)
+        row.update({f"{name}_chunks": int(len(allowed)), f"{name}_p50_ms": round(p50, 2),
+                    f"{name}_x_unfiltered": round(p50 / unfiltered_p50, 2), f"{name}_sql_ms": round(sql_ms, 1),
+                    f"{name}_recall@10": round(float(np.mean(recalls)), 4)})
+    return row
+
+
+READER_LOOP = """
+import sys, numpy as np
+from qa.store import Snapshot
+rng = np.random.default_rng(1)
+for line in sys.stdin:
+    snap = Snapshot.open(sys.argv[1])  # the newest manifest, as an Assistant reopens it on its next question
+    q = rng.standard_normal(snap.manifest.dimension).astype('float32'); q /= np.linalg.norm(q)
+    snap.search(q, 10)
+    print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS')) / 1024, flush=True)
+"""
+
+
+def rss_over_compactions(index_dir: Path, config: Config, corpus: Corpus, cycles: int) -> list[float]:
+    """VmRSS (MB) of a long-running reader process after each of `cycles` rounds of another process's
+    add + full compaction: flat when the reader lets go of the segments that were compacted away."""
+    reader = subprocess.Popen([sys.executable, "-c", READER_LOOP, str(index_dir)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    policy = CompactionPolicy(config.seal_size, config.max_small_segments, config.compact_tombstone_ratio, config.ivf_sq8)
+    rss = []
+    try:
+        for cycle in range(cycles):
+            reader.stdin.write("go\n")
+            reader.stdin.flush()
+            rss.append(round(float(reader.stdout.readline()), 1))
+            vectors, texts = corpus.batch(cycle * 7, cycle * 7 + 7)
+            write(index_dir, config, [article_of(texts, f"cycle-{cycle}")], vectors)
+            compact(index_dir, policy, full=True)
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=60)
+    return rss
 
 
 def main() -> None:
@@ -205,6 +286,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--index", type=Path, default=DATA / "index-scale")
+    ap.add_argument("--cycles", type=int, default=10, help="add + full compaction rounds seen by a reader")
+    ap.add_argument("--name", default="scale")
     args = ap.parse_args()
     config = Config()
     vectors, texts, qvecs, questions = real_chunks(config)
@@ -225,6 +308,8 @@ def main() -> None:
         row.update(compaction_s=round(time.perf_counter() - t0, 2),
                    compaction_locked_s=round(report.locked_seconds, 3) if report else None,
                    grow_s=round(build_s, 1))
+        if args.cycles:
+            row["reader_rss_mb_over_compactions"] = rss_over_compactions(args.index, config, corpus, args.cycles)
         rows.append(row)
         print(json.dumps(row), flush=True)
     head = list(rows[0])
@@ -233,7 +318,7 @@ def main() -> None:
           f"nprobe {config.nprobe}, seal size {config.seal_size:,}; 2-core CPU.", "",
           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]
-    write_results("scale", {"rows": rows, "nprobe": config.nprobe, "seal_size": config.seal_size}, "\n".join(md))
+    write_results(args.name, {"rows": rows, "nprobe": config.nprobe, "seal_size": config.seal_size}, "\n".join(md))
 
 
 if __name__ == "__main__":

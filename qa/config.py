@@ -100,6 +100,9 @@ class Config:
     seal_size: int = 20_000
     nprobe: int = 32
     ivf_sq8: bool = False  # 8-bit codes in IVF segments: a quarter of the memory, slightly lower recall
+    # A filter (a date range) that leaves a segment at most this many chunks scores their vectors directly
+    # instead of searching the segment; above it the search is capped at the allowed count (bench_scale.py).
+    filter_exact_max: int = 4096
     max_small_segments: int = 8  # more exact segments than this are merged after a write
     compact_tombstone_ratio: float = 0.25  # a write compacts everything when this share of vectors is deleted
     # Reader: how it runs ("torch", "onnx", "onnx-int8": ONNX Runtime, per-channel int8 weights, 2.2x torch's

@@ -19,7 +19,8 @@ from .indexing import Encoder, IndexReport, Indexer, ensure_index
 from .reader import Decoding, Reader, Reading, best_per_article, decode, normalize, ranks_of
 from .retrieval import Retriever
 from .schema import Alternative, Answer, Article, ArticleAnswer, Chunk, Citation, Passage, PassageRef, Span
-from .store import ArticleInfo, IndexMissing, Snapshot, manifest_version
+from .manifest import read_manifest
+from .store import ArticleInfo, IndexMissing, Snapshot
 from .errors import QAError
 
 
@@ -112,14 +113,21 @@ class Assistant:
 
         Checks the index's embedding model by name, so listing articles never loads a model.
         """
-        version = manifest_version(self.config.index_dir)
+        c = self.config
+        manifest = read_manifest(c.index_dir)
         with self._lock:
-            if self._snapshot is None or version != self._snapshot.version:
-                snap = Snapshot.open(self.config.index_dir, self.config.nprobe)
-                snap.manifest.check(model_id(self.config.embedding_model), Path(self.config.index_dir),
-                                    backend=self.config.embedding_backend)
+            if self._snapshot is None or manifest is None or manifest.version != self._snapshot.version:
+                if manifest is not None:
+                    self._check(manifest)  # another model's index is refused before its segments are loaded
+                snap = Snapshot.open(c.index_dir, c.nprobe, filter_exact=c.filter_exact_max)
+                if manifest is None or snap.manifest.version != manifest.version:
+                    self._check(snap.manifest)  # a writer committed in between
                 self._snapshot = snap  # the old one stays usable by questions still reading it
             return self._snapshot
+
+    def _check(self, manifest) -> None:
+        c = self.config
+        manifest.check(model_id(c.embedding_model), Path(c.index_dir), backend=c.embedding_backend)
 
     def warm_up(self) -> None:
         """Load both models (the first question then answers at full speed), also with an empty index."""

@@ -114,6 +114,15 @@ def load_tombstones(index_dir: Path, manifest: Manifest) -> np.ndarray:
     return np.load(Path(index_dir) / manifest.tombstones_file, allow_pickle=False)
 
 
+def exact_hits(vectors: np.ndarray, ids: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The k best of a few vectors by inner product: what a narrow filter searches instead of an index."""
+    if not len(ids):
+        return []
+    scores = vectors @ np.asarray(vector, dtype=np.float32).reshape(-1)
+    best = np.argsort(-scores)[:k]
+    return [(int(ids[i]), float(scores[i])) for i in best]
+
+
 def open_lexical(index_dir: Path, manifest: Manifest, strict: bool = True) -> LexicalIndex:
     """The keyword index, refused when it is missing or holds fewer chunks than the manifest's live ones
     (an emptied or deleted lexical/ would silently turn hybrid search into dense search alone).
@@ -140,8 +149,9 @@ class Snapshot:
     """A read-only view of one manifest; safe to share between threads, never blocked by writers."""
 
     def __init__(self, index_dir: Path, manifest: Manifest, segments: list[tuple[SegmentInfo, DenseIndex]],
-                 tombstones: np.ndarray, db: sqlite3.Connection, lexical: LexicalIndex):
+                 tombstones: np.ndarray, db: sqlite3.Connection, lexical: LexicalIndex, filter_exact: int = 4096):
         self.path, self.manifest, self.segments = Path(index_dir), manifest, segments
+        self.filter_exact = filter_exact
         self.version = manifest.version
         self.tombstones = frozenset(int(t) for t in tombstones)
         self._db = db
@@ -150,7 +160,8 @@ class Snapshot:
         self.lexical = lexical.reader(self.visible)
 
     @classmethod
-    def open(cls, index_dir: Path, nprobe: int | None = None, attempts: int = 5, strict: bool = True) -> "Snapshot":
+    def open(cls, index_dir: Path, nprobe: int | None = None, attempts: int = 5, strict: bool = True,
+             filter_exact: int | None = None) -> "Snapshot":
         """The committed manifest's view; `nprobe` (default `Config.nprobe`) is how many IVF cells a search visits.
 
         `strict` refuses an index whose stores disagree (see `open_lexical`); `qa stats` opens it anyway."""
@@ -158,6 +169,7 @@ class Snapshot:
 
         index_dir = Path(index_dir)
         nprobe = Config.nprobe if nprobe is None else nprobe  # the class default
+        filter_exact = Config.filter_exact_max if filter_exact is None else filter_exact
         for attempt in range(attempts):
             manifest = read_manifest(index_dir)
             if manifest is None:
@@ -170,7 +182,10 @@ class Snapshot:
                 tombstones = load_tombstones(index_dir, manifest)
                 db = connect(index_dir, readonly=True)
                 lexical = open_lexical(index_dir, manifest, strict)
-                return cls(index_dir, manifest, segments, tombstones, db, lexical)
+                # Segments the newest manifest no longer lists (another process compacted them away) leave
+                # the cache; snapshots still open keep theirs until they are dropped.
+                forget_segments(index_dir, [info.name for info in manifest.segments])
+                return cls(index_dir, manifest, segments, tombstones, db, lexical, filter_exact)
             except IndexProblem:
                 raise
             except FileNotFoundError:
@@ -200,16 +215,29 @@ class Snapshot:
         hits: list[tuple[int, float]] = []
         if allowed is not None and not len(allowed):
             return hits
+        wanted = None if allowed is None else np.unique(np.asarray(allowed, dtype=np.int64))
         for _, segment in self.segments:
-            fetch = k
-            while True:  # over-fetch past tombstones
-                scores, ids = segment.search(vector, fetch, allowed)
-                live = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0 and self.visible(int(i))]
-                if len(live) >= k or fetch >= segment.count:
-                    break
-                fetch *= 4
-            hits += live[:k]
+            if wanted is None:
+                hits += self._search_segment(segment, vector, k, None, segment.count)
+                continue
+            here = segment.held(wanted)  # the allowed ids this segment holds, and may show
+            here = here[np.fromiter((self.visible(int(i)) for i in here), bool, len(here))]
+            if len(here) <= self.filter_exact:  # a narrow filter: score those vectors, search nothing
+                hits += exact_hits(segment.vectors_of(here), here, vector, k)
+            else:
+                hits += self._search_segment(segment, vector, k, here, len(here))
         return sorted(hits, key=lambda h: -h[1])[:k]
+
+    def _search_segment(self, segment: DenseIndex, vector: np.ndarray, k: int, allowed: np.ndarray | None,
+                        most: int) -> list[tuple[int, float]]:
+        """The segment's k best visible hits, over-fetching past tombstones, never past `most` candidates."""
+        fetch = min(k, most)
+        while True:
+            scores, ids = segment.search(vector, fetch, allowed)
+            live = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0 and self.visible(int(i))]
+            if len(live) >= k or fetch >= most:
+                return live[:k]
+            fetch = min(fetch * 4, most)
 
     def chunks(self, chunk_ids: list[int]) -> dict[int, tuple[Chunk, ArticleMeta]]:
         """Chunk offsets and text (read with substr, not the whole article) and the article's metadata."""

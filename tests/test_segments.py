@@ -71,6 +71,16 @@ class Reference:
             got = [cid for cid, _ in snap.search(q, k)]
             assert got == expected
             assert not self.dead & set(got)
+            # A filter (a date range): the same answer whether its few vectors are scored directly or the
+            # segments are searched with the filter, dead and unknown ids never coming back.
+            pool = live + sorted(self.dead) + [10_000]
+            allowed = np.array(random.sample(pool, random.randint(1, len(pool))), dtype=np.int64)
+            inside = [c for c in live if c in set(allowed.tolist())]
+            scores = {c: float(self.vectors[c] @ q) for c in inside}
+            expected = sorted(inside, key=lambda c: -scores[c])[:k]
+            for exact in (0, 1_000_000):
+                snap.filter_exact = exact
+                assert [cid for cid, _ in snap.search(q, k, allowed)] == expected
             word = random.choice(WORDS)
             lexical = [cid for cid, _ in snap.lexical.search(word, 50)]
             assert not self.dead & set(lexical)
@@ -99,3 +109,69 @@ def test_random_writes_and_compactions_match_a_brute_force_reference(tmp_path, s
     assert manifest.tombstones == 0 and len(manifest.segments) <= 1
     if seal_size == 12 and manifest.segments:
         assert manifest.segments[0].kind == "ivf" and manifest.quantizer_file
+
+
+def test_a_narrow_filter_costs_its_size_not_the_segments(tmp_path, monkeypatch):
+    """Two allowed ids in a 300-vector IVF segment: no search asks the segment for more than two
+    candidates (it used to over-fetch 2, 8, 32 … up to the segment's size, every cell each time)."""
+    from qa.ann import IvfIndex
+
+    random.seed(5)
+    ref = Reference(tmp_path / "index", seal_size=100)
+    ref.write({f"a{i}": 6 for i in range(50)}, [])
+    snap = Snapshot.open(ref.index_dir, nprobe=1_000_000)
+    assert any(isinstance(seg, IvfIndex) for _, seg in snap.segments)
+    asked = []
+    real = IvfIndex.search
+
+    def spy(self, vector, k, allowed=None):
+        asked.append((k, None if allowed is None else len(allowed)))
+        return real(self, vector, k, allowed)
+
+    monkeypatch.setattr(IvfIndex, "search", spy)
+    two = np.array(sorted(random.sample(sorted(ref.vectors), 2)), dtype=np.int64)
+    q = ref.vectors[int(two[0])]
+    snap.filter_exact = 0  # the index path, capped
+    assert snap.search(q, 10, two)[0][0] == int(two[0])
+    assert asked and all(k <= 2 and n <= 2 for k, n in asked)
+    asked.clear()
+    snap.filter_exact = 4096  # the default: a narrow filter searches no segment at all
+    assert snap.search(q, 10, two)[0][0] == int(two[0]) and asked == []
+
+
+WRITER = """
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from test_segments import Reference
+from qa.compaction import CompactionPolicy, compact
+import random
+random.seed(int(sys.argv[3]))
+ref = Reference(__import__("pathlib").Path(sys.argv[1]), seal_size=10_000)
+ref.rng = np.random.default_rng(int(sys.argv[3]))
+ref.write({f"new{sys.argv[3]}": 3}, [])
+compact(ref.index_dir, CompactionPolicy(10_000, 3, 0.3, False), full=True)
+"""
+
+
+def test_a_long_running_reader_keeps_only_the_live_segments_of_another_process_compactions(tmp_path):
+    """Another process adds and compacts; each time this one opens the new manifest, its cache of loaded
+    segments shrinks to the segments that manifest lists (it grew by a full copy per compaction)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from qa import store
+
+    ref = Reference(tmp_path / "index", seal_size=10_000)
+    ref.write({f"a{i}": 4 for i in range(10)}, [])
+    tests = str(Path(__file__).resolve().parent)
+    cached = lambda: {k.rsplit("/", 1)[1] for k in store._segments if k.startswith(str(ref.index_dir.resolve()))}  # noqa: E731
+    held = Snapshot.open(ref.index_dir)  # a question still reading the old manifest
+    for cycle in range(3):
+        subprocess.run([sys.executable, "-c", WRITER, str(ref.index_dir), tests, str(cycle)], check=True, timeout=120)
+        snap = Snapshot.open(ref.index_dir)
+        assert cached() == {s.name for s in snap.manifest.segments}, cycle
+        snap.close()
+    assert held.search(ref.rng.standard_normal(DIM).astype(np.float32), 3)  # an open snapshot keeps its own
+    held.close()
