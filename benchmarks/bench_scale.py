@@ -259,6 +259,62 @@ for line in sys.stdin:
 """
 
 
+COMPACTION_CHILD = """
+import json, sys, time
+from qa.compaction import CompactionPolicy, compact
+from qa.config import Config
+c = Config()
+t = time.perf_counter()
+report = compact(sys.argv[1], CompactionPolicy(c.seal_size, c.max_small_segments, c.compact_tombstone_ratio, c.ivf_sq8), True)
+hwm = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024
+print(json.dumps({"compaction_s": round(time.perf_counter() - t, 2), "compaction_peak_rss_mb": round(hwm, 1),
+                  "compaction_locked_s": round(report.locked_seconds, 3) if report else None}))
+"""
+
+
+def compaction_in_child(index_dir: Path) -> dict:
+    """A full compaction in a process of its own: its seconds, its peak RSS (VmHWM), the lock time, and the
+    vectors' own size for comparison (float32, 4 bytes a dimension)."""
+    manifest = read_manifest(index_dir)
+    out = subprocess.run([sys.executable, "-c", COMPACTION_CHILD, str(index_dir)], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    vectors_mb = manifest.vectors * manifest.dimension * 4 / 2**20
+    return {**row, "vectors_mb": round(vectors_mb, 1), "compaction_peak_x_vectors": round(
+        row["compaction_peak_rss_mb"] / vectors_mb, 2) if vectors_mb else None}
+
+
+class StubEmbedder:
+    """What an Indexer needs of an embedder for a write that removes (nothing is embedded)."""
+
+    def __init__(self, config: Config, dimension: int):
+        self.name, self.dimension, self.backend = model_id(config.embedding_model), dimension, config.embedding_backend
+        self.max_tokens = config.chunk_tokens
+
+    def count_tokens(self, texts):
+        return [[i for i in range(len(t.split()))] for t in texts]
+
+
+def crossing_write(index_dir: Path, config: Config, n: int) -> dict:
+    """The remove that takes the deleted share past `compact_tombstone_ratio`: how long the user waits
+    (it used to run a full compaction inline), and whether a compaction is left due."""
+    from qa.indexing import Indexer
+
+    manifest = read_manifest(index_dir)
+    articles = n // CHUNKS_PER_ARTICLE
+    below = int(config.compact_tombstone_ratio * manifest.vectors / CHUNKS_PER_ARTICLE) - 1
+    write(index_dir, config, [], np.zeros((0, manifest.dimension), np.float32),
+          remove=[f"art-{i}" for i in range(articles - below, articles)])  # just under the ratio
+    indexer = Indexer(config.with_(index_dir=index_dir), StubEmbedder(config, manifest.dimension))
+    t = time.perf_counter()
+    report = indexer.update(remove=[f"art-{articles - below - 1}"])
+    waited = time.perf_counter() - t
+    due = getattr(report, "compaction_due", None)
+    after = compaction_in_child(index_dir) if due else {}
+    return {"crossing_remove_s": round(waited, 3), "crossing_left_due": due,
+            "due_compaction_s": after.get("compaction_s")}
+
+
 def rss_over_compactions(index_dir: Path, config: Config, corpus: Corpus, cycles: int) -> list[float]:
     """VmRSS (MB) of a long-running reader process after each of `cycles` rounds of another process's
     add + full compaction: flat when the reader lets go of the segments that were compacted away."""
@@ -302,14 +358,11 @@ def main() -> None:
         build_s = time.perf_counter() - t0
         done = n
         row = measure(args.index, config, corpus, n, qvecs, questions)
-        t0 = time.perf_counter()
-        report = compact(args.index, CompactionPolicy(config.seal_size, config.max_small_segments,
-                                                      config.compact_tombstone_ratio, config.ivf_sq8), full=True)
-        row.update(compaction_s=round(time.perf_counter() - t0, 2),
-                   compaction_locked_s=round(report.locked_seconds, 3) if report else None,
-                   grow_s=round(build_s, 1))
+        row.update(compaction_in_child(args.index), grow_s=round(build_s, 1))
         if args.cycles:
             row["reader_rss_mb_over_compactions"] = rss_over_compactions(args.index, config, corpus, args.cycles)
+        if n == args.sizes[-1]:
+            row.update(crossing_write(args.index, config, n))
         rows.append(row)
         print(json.dumps(row), flush=True)
     head = list(rows[0])

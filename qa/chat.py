@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import re
 import shutil
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from .pipeline import Assistant, IndexEmpty
 from .schema import Answer
 from .store import IndexMissing
 
+log = logging.getLogger(__name__)
 WHOLE_ARTICLE_CHARS = 20_000  # an opened article longer than this is cut, with a note
 NO_ARTICLES = "No articles yet: add some in the Articles tab."
 
@@ -378,7 +381,26 @@ def add_urls(assistant: Assistant, text: str, kind: str, folder: Path) -> tuple[
 def _index(assistant: Assistant, result: LoadResult) -> tuple[IndexReport | None, LoadResult]:
     if not result.articles:
         return None, result
-    return assistant.add(result.articles, progress=True), result  # the status line shows the embedding bar
+    report = assistant.add(result.articles, progress=True)  # the status line shows the embedding bar
+    compact_in_background(assistant, report)
+    return report, result
+
+
+def compact_in_background(assistant: Assistant, report: IndexReport) -> threading.Thread | None:
+    """A full compaction the write left due, on a thread of the chat's own: the user who added or removed
+    an article does not wait for it, and questions go on (a compaction holds the writer lock only for
+    its swap; a second one started meanwhile returns at once)."""
+    if not report.compaction_due:
+        return None
+    def run() -> None:
+        try:
+            assistant.indexer().compact(full=True)
+        except QAError as err:  # a full disk, say: the index is as the write left it
+            log.warning("background compaction stopped: %s", err)
+
+    thread = threading.Thread(target=run, daemon=True, name="qa-compaction")
+    thread.start()
+    return thread
 
 
 UPLOADS = "uploads"  # under the articles folder: what the chat saves from uploads and pastes
@@ -390,6 +412,7 @@ def remove_article(assistant: Assistant, article_id: str, articles_dir: Path) ->
     from . import web
 
     report = assistant.remove([article_id])
+    compact_in_background(assistant, report)
     text = report_text(report, LoadResult(errors=report.errors))
     if not report.removed:
         return text

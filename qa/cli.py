@@ -224,6 +224,7 @@ def cmd_add(assistant: Assistant, args) -> int:
     for line in report.warnings:
         print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
+    print_compaction_due(assistant, report)
     return 1 if loaded.errors or report.errors else 0
 
 
@@ -232,7 +233,15 @@ def cmd_remove(assistant: Assistant, args) -> int:
     for line in report.errors:
         print(f"error: {line}", file=sys.stderr)
     print(report.summary())
+    print_compaction_due(assistant, report)
     return 1 if report.errors else 0
+
+
+def print_compaction_due(assistant: Assistant, report) -> None:
+    if report.compaction_due:
+        c = assistant.config
+        print(f"note: over {c.compact_tombstone_ratio:.0%} of the index's vectors are deleted; `qa compact` "
+              f"reclaims them (a write does it itself past {c.compact_tombstone_bound:.0%})", file=sys.stderr)
 
 
 def cmd_list(assistant: Assistant, args) -> int:

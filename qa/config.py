@@ -104,7 +104,10 @@ class Config:
     # instead of searching the segment; above it the search is capped at the allowed count (bench_scale.py).
     filter_exact_max: int = 4096
     max_small_segments: int = 8  # more exact segments than this are merged after a write
-    compact_tombstone_ratio: float = 0.25  # a write compacts everything when this share of vectors is deleted
+    # From this share of deleted vectors a full compaction is due: `qa compact`, or the chat's background
+    # thread, runs it; a write waits for one (24 s at 1M chunks) only past the bound.
+    compact_tombstone_ratio: float = 0.25
+    compact_tombstone_bound: float = 0.5
     # Reader: how it runs ("torch", "onnx", "onnx-int8": ONNX Runtime, per-channel int8 weights, 2.2x torch's
     # speed at gold EM -0.3; qa/onnx_export.py, benchmarks/results/onnx.md), its ONNX Runtime threads
     # (0: one per core), and the window and decoding limits of the model.

@@ -38,6 +38,7 @@ class IndexReport:
     chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    compaction_due: bool = False  # enough is deleted for a full compaction, which this write did not wait for
 
     def summary(self) -> str:
         parts = [f"{len(self.added)} added", f"{len(self.updated)} updated", f"{len(self.unchanged)} unchanged",
@@ -126,7 +127,8 @@ class Indexer:
     @property
     def policy(self) -> CompactionPolicy:
         c = self.config
-        return CompactionPolicy(c.seal_size, c.max_small_segments, c.compact_tombstone_ratio, c.ivf_sq8)
+        return CompactionPolicy(c.seal_size, c.max_small_segments, c.compact_tombstone_ratio, c.ivf_sq8,
+                                c.compact_tombstone_bound)
 
     def build(self, articles: Iterable[Article], progress: bool = False) -> IndexReport:
         """Replace the whole index with these articles (then compact, so the old data leaves the disk)."""
@@ -135,12 +137,18 @@ class Indexer:
         return report
 
     def update(self, add: Iterable[Article] = (), remove: Iterable[str] = (), progress: bool = False) -> IndexReport:
-        """Add or replace articles and remove ids; unchanged articles (same id and hash) are skipped."""
+        """Add or replace articles and remove ids; unchanged articles (same id and hash) are skipped.
+
+        Merging small segments (cheap) happens here; a full compaction only past the tombstone bound. Below
+        it, a due full compaction is left to `qa compact` or a long-running process's background thread
+        (`report.compaction_due`), so a user's add or upload never waits for one.
+        """
         report = self._locked_write(list(add), list(remove), progress, rebuild=False)
         manifest = read_manifest(self.index_dir)
         kind = needs_compaction(manifest, self.policy) if manifest else None
-        if kind:
-            self.compact(full=kind == "full")
+        if kind in ("small", "bound"):
+            self.compact(full=kind == "bound")
+        report.compaction_due = kind == "full"
         return report
 
     def compact(self, full: bool = True) -> CompactionReport | None:

@@ -494,20 +494,33 @@ def write_segment(index_dir: Path, manifest: Manifest, ids: np.ndarray, vectors:
 
     Returns the segment and the manifest with the quantizer it now names (trained here the first time).
     """
+    dimension = vectors.shape[1] if vectors.ndim == 2 else manifest.dimension
+    segment, manifest = new_segment(index_dir, manifest, len(ids), dimension, seal_size, sq8, tag, lambda: vectors)
+    segment.add(ids, vectors)
+    return publish_segment(index_dir, segment, tag), manifest
+
+
+def new_segment(index_dir: Path, manifest: Manifest, count: int, dimension: int, seal_size: int, sq8: bool, tag: str,
+                sample) -> tuple[DenseIndex, Manifest]:
+    """An empty segment for `count` vectors (filled by the caller, all at once or segment by segment):
+    exact below `seal_size`, else IVF over the shared quantizer, trained on `sample()` the first time or
+    when the data outgrew its cells; the manifest returned names that quantizer."""
     from .ann.ivf import train_quantizer
 
-    if len(ids) >= seal_size:
-        if manifest.quantizer_file and len(ids) <= 16 * manifest.quantizer_trained_on:
-            quantizer = load_quantizer(Path(index_dir) / manifest.quantizer_file)
-        else:  # first sealed segment, or the data outgrew the cells: train on these vectors
-            quantizer = train_quantizer(vectors)
-            name = f"quantizer-{tag}-{uuid.uuid4().hex[:6]}.faiss"
-            write_quantizer(Path(index_dir) / name, quantizer)
-            manifest = manifest.with_(quantizer_file=name, quantizer_trained_on=len(ids))
-        segment: DenseIndex = IvfIndex.create(quantizer, sq8)
+    if count < seal_size:
+        return FlatIndex.create(dimension), manifest
+    if manifest.quantizer_file and count <= 16 * manifest.quantizer_trained_on:
+        quantizer = load_quantizer(Path(index_dir) / manifest.quantizer_file)
     else:
-        segment = FlatIndex.create(vectors.shape[1] if vectors.ndim == 2 else manifest.dimension)
-    segment.add(ids, vectors)
+        quantizer = train_quantizer(sample())
+        name = f"quantizer-{tag}-{uuid.uuid4().hex[:6]}.faiss"
+        write_quantizer(Path(index_dir) / name, quantizer)
+        manifest = manifest.with_(quantizer_file=name, quantizer_trained_on=count)
+    return IvfIndex.create(quantizer, sq8), manifest
+
+
+def publish_segment(index_dir: Path, segment: DenseIndex, tag: str) -> SegmentInfo:
+    """Save a segment beside the others, synced, then rename it in: it is never half there."""
     name = f"seg-{tag}-{uuid.uuid4().hex[:8]}"
     root = Path(index_dir) / SEGMENTS
     root.mkdir(parents=True, exist_ok=True)
@@ -516,5 +529,4 @@ def write_segment(index_dir: Path, manifest: Manifest, ids: np.ndarray, vectors:
     fsync_tree(tmp)
     tmp.rename(root / name)
     fsync_dir(root)
-    return SegmentInfo(name, segment.kind, segment.count), manifest
-
+    return SegmentInfo(name, segment.kind, segment.count)

@@ -213,3 +213,20 @@ def test_a_generation_format_index_is_migrated_once(fresh, seed_text, capsys):
     assert counts(index) == (1, len(ids))
     ans = Assistant(index_dir=index).answer("Which city has the Wagner group made advances near?")
     assert ans.text == "Bakhmut" and ans.article_id == "seed.txt"
+
+
+def test_a_write_never_waits_for_a_due_full_compaction_below_the_bound(fresh):
+    from qa.chat import compact_in_background
+
+    fresh.config = fresh.config.with_(compact_tombstone_ratio=0.25, compact_tombstone_bound=0.5)
+    fresh.add([make_article(f"Story {i}. The council met about item number {i} on Tuesday.", id=f"s{i}")
+               for i in range(10)])
+    report = fresh.remove(["s0", "s1", "s2"])  # 30% deleted: due, not done here
+    manifest = read_manifest(fresh.config.index_dir)
+    assert report.compaction_due and manifest.tombstones == 3
+    thread = compact_in_background(fresh, report)  # what the chat does after such a write
+    thread.join(timeout=60)
+    assert read_manifest(fresh.config.index_dir).tombstones == 0
+    report = fresh.remove(["s3", "s4", "s5", "s6", "s7", "s8"])  # 6 of 7 left deleted: past the bound
+    assert not report.compaction_due and read_manifest(fresh.config.index_dir).tombstones == 0
+    assert compact_in_background(fresh, report) is None
