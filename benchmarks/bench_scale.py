@@ -302,7 +302,7 @@ def crossing_write(index_dir: Path, config: Config, n: int) -> dict:
 
     manifest = read_manifest(index_dir)
     articles = n // CHUNKS_PER_ARTICLE
-    below = int(config.compact_tombstone_ratio * manifest.vectors / CHUNKS_PER_ARTICLE) - 1
+    below = int(config.compact_tombstone_ratio * manifest.vectors / CHUNKS_PER_ARTICLE)  # one more crosses
     write(index_dir, config, [], np.zeros((0, manifest.dimension), np.float32),
           remove=[f"art-{i}" for i in range(articles - below, articles)])  # just under the ratio
     indexer = Indexer(config.with_(index_dir=index_dir), StubEmbedder(config, manifest.dimension))

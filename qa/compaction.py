@@ -125,8 +125,10 @@ def merge_segments(index_dir: Path, base: Manifest, chosen: list[SegmentInfo], t
     tombstoned ids whose vectors it left out.
     """
     def live(info: SegmentInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids, vectors = read(index_dir, info).all_vectors()
+        ids, vectors = read(index_dir, info).all_vectors()  # the segment itself is freed on return
         keep = (ids < base.next_chunk_id) & ~np.isin(ids, tombstones)
+        if keep.all():  # no copy of the vectors for a segment without deletes
+            return ids, vectors, ids[:0]
         return ids[keep], vectors[keep], ids[~keep]
 
     total = sum(info.count for info in chosen)

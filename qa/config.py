@@ -101,8 +101,9 @@ class Config:
     nprobe: int = 32
     ivf_sq8: bool = False  # 8-bit codes in IVF segments: a quarter of the memory, slightly lower recall
     # A filter (a date range) that leaves a segment at most this many chunks scores their vectors directly
-    # instead of searching the segment; above it the search is capped at the allowed count (bench_scale.py).
-    filter_exact_max: int = 4096
+    # instead of searching the segment (about 4 ms for 1,024 IVF vectors); above it the segment is searched
+    # over nprobe / (allowed share) cells, never asked for more than it holds (bench_scale.py, scale.md).
+    filter_exact_max: int = 1024
     max_small_segments: int = 8  # more exact segments than this are merged after a write
     # From this share of deleted vectors a full compaction is due: `qa compact`, or the chat's background
     # thread, runs it; a write waits for one (24 s at 1M chunks) only past the bound.

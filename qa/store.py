@@ -114,6 +114,14 @@ def load_tombstones(index_dir: Path, manifest: Manifest) -> np.ndarray:
     return np.load(Path(index_dir) / manifest.tombstones_file, allow_pickle=False)
 
 
+WIDE_FILTER = 0.5  # a filter allowing this share of the index or more costs less as a post-filter
+
+
+def visibility(next_chunk_id: int, tombstones: frozenset[int]):
+    """Whether a chunk id is live in a manifest: committed by it and not deleted."""
+    return lambda chunk_id: chunk_id < next_chunk_id and chunk_id not in tombstones
+
+
 def exact_hits(vectors: np.ndarray, ids: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The k best of a few vectors by inner product: what a narrow filter searches instead of an index."""
     if not len(ids):
@@ -149,14 +157,19 @@ class Snapshot:
     """A read-only view of one manifest; safe to share between threads, never blocked by writers."""
 
     def __init__(self, index_dir: Path, manifest: Manifest, segments: list[tuple[SegmentInfo, DenseIndex]],
-                 tombstones: np.ndarray, db: sqlite3.Connection, lexical: LexicalIndex, filter_exact: int = 4096):
+                 tombstones: np.ndarray, db: sqlite3.Connection, lexical: LexicalIndex, filter_exact: int = 1024):
         self.path, self.manifest, self.segments = Path(index_dir), manifest, segments
         self.filter_exact = filter_exact
         self.version = manifest.version
         self.tombstones = frozenset(int(t) for t in tombstones)
+        self._tombstones = np.sort(np.asarray(tombstones, dtype=np.int64))
         self._db = db
         self._lock = threading.Lock()
         self._columns = {row[1] for row in db.execute("PRAGMA table_info(articles)")}  # an older index lacks some
+        # A closure, not a bound method: the lexical reader holding it must not point back at the snapshot,
+        # or the pair becomes a reference cycle that keeps a replaced snapshot's segments in memory until
+        # the garbage collector happens to run (FAISS memory never makes it run).
+        self.visible = visibility(manifest.next_chunk_id, self.tombstones)
         self.lexical = lexical.reader(self.visible)
 
     @classmethod
@@ -198,9 +211,6 @@ class Snapshot:
                                    f"rebuild it with `qa build --index {index_dir}`") from err
         raise AssertionError("unreachable")
 
-    def visible(self, chunk_id: int) -> bool:
-        return chunk_id < self.manifest.next_chunk_id and chunk_id not in self.tombstones
-
     def _query(self, sql: str, args: dict | tuple = ()) -> list[tuple]:
         if isinstance(args, dict):
             args = {"v": self.version, **args}
@@ -215,26 +225,35 @@ class Snapshot:
         hits: list[tuple[int, float]] = []
         if allowed is not None and not len(allowed):
             return hits
-        wanted = None if allowed is None else np.unique(np.asarray(allowed, dtype=np.int64))
+        wanted = None if allowed is None else np.sort(np.asarray(allowed, dtype=np.int64))  # distinct chunk ids
+        share = 1.0 if wanted is None else len(wanted) / max(1, self.manifest.chunks)
         for _, segment in self.segments:
-            if wanted is None:
-                hits += self._search_segment(segment, vector, k, None, segment.count)
+            if wanted is None or share >= WIDE_FILTER:  # most of the index: search as usual, keep allowed hits
+                hits += self._search_segment(segment, vector, k, None, segment.count, keep=wanted, share=share)
                 continue
             here = segment.held(wanted)  # the allowed ids this segment holds, and may show
-            here = here[np.fromiter((self.visible(int(i)) for i in here), bool, len(here))]
+            here = here[(here < self.manifest.next_chunk_id) & ~np.isin(here, self._tombstones)]
+            part = len(here) / max(1, segment.count)
             if len(here) <= self.filter_exact:  # a narrow filter: score those vectors, search nothing
                 hits += exact_hits(segment.vectors_of(here), here, vector, k)
+            elif part >= WIDE_FILTER:  # most of this segment (recent articles sit in recent segments)
+                hits += self._search_segment(segment, vector, k, None, segment.count, keep=here, share=part)
             else:
                 hits += self._search_segment(segment, vector, k, here, len(here))
         return sorted(hits, key=lambda h: -h[1])[:k]
 
     def _search_segment(self, segment: DenseIndex, vector: np.ndarray, k: int, allowed: np.ndarray | None,
-                        most: int) -> list[tuple[int, float]]:
-        """The segment's k best visible hits, over-fetching past tombstones, never past `most` candidates."""
-        fetch = min(k, most)
+                        most: int, keep: np.ndarray | None = None, share: float = 1.0) -> list[tuple[int, float]]:
+        """The segment's k best visible hits (of `keep`, sorted ids, when given), over-fetching past
+        tombstones and filtered-out hits, never past `most` candidates."""
+        fetch = min(int(np.ceil(k / share)), most)
         while True:
             scores, ids = segment.search(vector, fetch, allowed)
-            live = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0 and self.visible(int(i))]
+            found = ids >= 0
+            if keep is not None and len(keep):
+                at = np.searchsorted(keep, ids).clip(0, len(keep) - 1)
+                found &= keep[at] == ids
+            live = [(int(i), float(s)) for i, s in zip(ids[found], scores[found]) if self.visible(int(i))]
             if len(live) >= k or fetch >= most:
                 return live[:k]
             fetch = min(fetch * 4, most)

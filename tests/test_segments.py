@@ -167,11 +167,24 @@ def test_a_long_running_reader_keeps_only_the_live_segments_of_another_process_c
     ref.write({f"a{i}": 4 for i in range(10)}, [])
     tests = str(Path(__file__).resolve().parent)
     cached = lambda: {k.rsplit("/", 1)[1] for k in store._segments if k.startswith(str(ref.index_dir.resolve()))}  # noqa: E731
+    import gc
+    import weakref
+
     held = Snapshot.open(ref.index_dir)  # a question still reading the old manifest
-    for cycle in range(3):
-        subprocess.run([sys.executable, "-c", WRITER, str(ref.index_dir), tests, str(cycle)], check=True, timeout=120)
-        snap = Snapshot.open(ref.index_dir)
-        assert cached() == {s.name for s in snap.manifest.segments}, cycle
-        snap.close()
+    gc.disable()  # memory must come back by reference counting alone: FAISS memory never triggers a collection
+    try:
+        previous = None
+        for cycle in range(3):
+            subprocess.run([sys.executable, "-c", WRITER, str(ref.index_dir), tests, str(cycle)], check=True,
+                           timeout=120)
+            snap = Snapshot.open(ref.index_dir)
+            assert cached() == {s.name for s in snap.manifest.segments}, cycle
+            if previous is not None:
+                assert all(r() is None for r in previous), cycle  # the replaced snapshot's segments are freed
+            previous = [weakref.ref(seg) for _, seg in snap.segments]
+            snap.close()
+            del snap
+    finally:
+        gc.enable()
     assert held.search(ref.rng.standard_normal(DIM).astype(np.float32), 3)  # an open snapshot keeps its own
     held.close()

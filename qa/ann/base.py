@@ -40,15 +40,22 @@ class DenseIndex(ABC):
         k = min(k, self.count)
         if k <= 0:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        params = None if allowed is None else self.filtered(allowed)
+        params = None if allowed is None else self.filtered(allowed, len(allowed) / max(1, self.count))
         scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
         return scores[0], ids[0]
 
-    def filtered(self, allowed: np.ndarray):
-        """FAISS search parameters that skip every id not in `allowed` (exact for a flat index)."""
+    def filtered(self, allowed: np.ndarray, share: float):
+        """FAISS search parameters that skip every id not in `allowed` (`share` of the segment; exact for a
+        flat index)."""
         import faiss
 
         return faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+
+    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these ids (IVF-SQ8 gives them back approximately), in one FAISS call."""
+        if not len(ids):
+            return np.zeros((0, self.index.d), np.float32)
+        return np.asarray(self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
 
     @abstractmethod
     def ids(self) -> np.ndarray:
@@ -63,10 +70,6 @@ class DenseIndex(ABC):
         inside = found < len(self._sorted_ids)
         inside[inside] = self._sorted_ids[found[inside]] == wanted[inside]
         return wanted[inside]
-
-    @abstractmethod
-    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        """The stored vectors of these ids (IVF-SQ8 gives them back approximately)."""
 
     @abstractmethod
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:

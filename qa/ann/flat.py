@@ -24,11 +24,6 @@ class FlatIndex(DenseIndex):
 
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)
 
-    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        if not len(ids):
-            return np.zeros((0, self.index.d), np.float32)
-        return np.vstack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32)
-
     def all_vectors(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) in storage order, without a lookup per id."""
         import faiss

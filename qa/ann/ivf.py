@@ -59,13 +59,16 @@ class IvfIndex(DenseIndex):
     def set_probes(self, nprobe: int) -> None:
         self.index.nprobe = max(1, min(nprobe, self.index.nlist))
 
-    def filtered(self, allowed: np.ndarray):
-        """Every cell, scoring only `allowed`: a narrow date range is exact instead of missing the ids that
-        lie outside the nprobe cells nearest the query (the cost is one id check per vector)."""
+    def filtered(self, allowed: np.ndarray, share: float):
+        """Scoring only `allowed`, over nprobe / share cells: the probed cells then hold about as many allowed
+        vectors as an unfiltered search scores, so recall stays, and a wide filter (a year) costs little
+        more than no filter. (Probing every cell made a month of a 100k archive 19x slower.) Narrow filters
+        never get here: the snapshot scores their few vectors directly."""
         import faiss
 
+        nprobe = min(self.index.nlist, max(self.index.nprobe, math.ceil(self.index.nprobe / max(share, 1e-9))))
         return faiss.SearchParametersIVF(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)),
-                                         nprobe=self.index.nlist)
+                                         nprobe=nprobe)
 
     def ids(self) -> np.ndarray:
         import faiss
@@ -93,11 +96,6 @@ class IvfIndex(DenseIndex):
         if not ids:
             return np.zeros(0, np.int64), np.zeros((0, d), np.float32)
         return np.concatenate(ids).astype(np.int64), np.concatenate(vectors)
-
-    def vectors_of(self, ids: np.ndarray) -> np.ndarray:
-        if not len(ids):
-            return np.zeros((0, self.index.d), np.float32)
-        return np.vstack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32)
 
     def code_size(self) -> int:
         return int(self.index.code_size)
