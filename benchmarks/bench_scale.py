@@ -302,12 +302,15 @@ def crossing_write(index_dir: Path, config: Config, n: int) -> dict:
 
     manifest = read_manifest(index_dir)
     articles = n // CHUNKS_PER_ARTICLE
-    below = int(config.compact_tombstone_ratio * manifest.vectors / CHUNKS_PER_ARTICLE)  # one more crosses
+    below = int(config.compact_tombstone_ratio * manifest.vectors / CHUNKS_PER_ARTICLE) - 5
     write(index_dir, config, [], np.zeros((0, manifest.dimension), np.float32),
-          remove=[f"art-{i}" for i in range(articles - below, articles)])  # just under the ratio
+          remove=[f"art-{i}" for i in range(articles - below, articles)])  # under the ratio
+    manifest = read_manifest(index_dir)  # (measure() removed a few articles at random: count what is deleted)
+    need = int(config.compact_tombstone_ratio * manifest.vectors) - manifest.tombstones + 1
+    crossing = [f"art-{articles - below - 1 - i}" for i in range(-(-need // CHUNKS_PER_ARTICLE) + 3)]
     indexer = Indexer(config.with_(index_dir=index_dir), StubEmbedder(config, manifest.dimension))
     t = time.perf_counter()
-    report = indexer.update(remove=[f"art-{articles - below - 1}"])
+    report = indexer.update(remove=crossing)
     waited = time.perf_counter() - t
     due = getattr(report, "compaction_due", None)
     after = compaction_in_child(index_dir) if due else {}
@@ -344,6 +347,8 @@ def main() -> None:
     ap.add_argument("--index", type=Path, default=DATA / "index-scale")
     ap.add_argument("--cycles", type=int, default=10, help="add + full compaction rounds seen by a reader")
     ap.add_argument("--name", default="scale")
+    ap.add_argument("--crossing-only", action="store_true", help="grow, then time the remove that makes a full "
+                                                                 "compaction due (nothing else)")
     args = ap.parse_args()
     config = Config()
     vectors, texts, qvecs, questions = real_chunks(config)
@@ -357,9 +362,10 @@ def main() -> None:
         grow(args.index, config, corpus, done, n)
         build_s = time.perf_counter() - t0
         done = n
-        row = measure(args.index, config, corpus, n, qvecs, questions)
-        row.update(compaction_in_child(args.index), grow_s=round(build_s, 1))
-        if args.cycles:
+        row = {"chunks": n} if args.crossing_only else measure(args.index, config, corpus, n, qvecs, questions)
+        if not args.crossing_only:
+            row.update(compaction_in_child(args.index), grow_s=round(build_s, 1))
+        if args.cycles and not args.crossing_only:
             row["reader_rss_mb_over_compactions"] = rss_over_compactions(args.index, config, corpus, args.cycles)
         if n == args.sizes[-1]:
             row.update(crossing_write(args.index, config, n))

@@ -231,13 +231,15 @@ class Snapshot:
             if wanted is None or share >= WIDE_FILTER:  # most of the index: search as usual, keep allowed hits
                 hits += self._search_segment(segment, vector, k, None, segment.count, keep=wanted, share=share)
                 continue
-            here = segment.held(wanted)  # the allowed ids this segment holds, and may show
+            span = segment.in_range(wanted)  # at most what the segment holds of the filter
+            part = min(1.0, len(span) / max(1, segment.count))
+            if part >= WIDE_FILTER:  # most of this segment (recent articles sit in recent segments)
+                hits += self._search_segment(segment, vector, k, None, segment.count, keep=span, share=part)
+                continue
+            here = segment.held(span)  # the allowed ids this segment holds, and may show
             here = here[(here < self.manifest.next_chunk_id) & ~np.isin(here, self._tombstones)]
-            part = len(here) / max(1, segment.count)
             if len(here) <= self.filter_exact:  # a narrow filter: score those vectors, search nothing
                 hits += exact_hits(segment.vectors_of(here), here, vector, k)
-            elif part >= WIDE_FILTER:  # most of this segment (recent articles sit in recent segments)
-                hits += self._search_segment(segment, vector, k, None, segment.count, keep=here, share=part)
             else:
                 hits += self._search_segment(segment, vector, k, here, len(here))
         return sorted(hits, key=lambda h: -h[1])[:k]

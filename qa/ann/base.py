@@ -61,14 +61,27 @@ class DenseIndex(ABC):
     def ids(self) -> np.ndarray:
         """Every chunk id held, for merging and checks."""
 
-    def held(self, wanted: np.ndarray) -> np.ndarray:
-        """Which of these sorted ids the segment holds: a binary search in its sorted ids, kept after the
-        first call (a segment never changes; 8 bytes a vector)."""
+    def sorted_ids(self) -> np.ndarray:
+        """Its ids in order, kept after the first call (a segment never changes; 8 bytes a vector)."""
         if getattr(self, "_sorted_ids", None) is None:
             self._sorted_ids = np.sort(self.ids())
-        found = np.searchsorted(self._sorted_ids, wanted)
-        inside = found < len(self._sorted_ids)
-        inside[inside] = self._sorted_ids[found[inside]] == wanted[inside]
+        return self._sorted_ids
+
+    def in_range(self, wanted: np.ndarray) -> np.ndarray:
+        """The slice of these sorted ids between this segment's smallest and largest id (two binary
+        searches: segments hold ranges of ids, so this is most of the filtering, at no cost)."""
+        ids = self.sorted_ids()
+        if not len(ids):
+            return wanted[:0]
+        return wanted[np.searchsorted(wanted, ids[0]):np.searchsorted(wanted, ids[-1], side="right")]
+
+    def held(self, wanted: np.ndarray) -> np.ndarray:
+        """Which of these sorted ids the segment holds (a binary search in its sorted ids)."""
+        ids = self.sorted_ids()
+        wanted = self.in_range(wanted)
+        found = np.searchsorted(ids, wanted)
+        inside = found < len(ids)
+        inside[inside] = ids[found[inside]] == wanted[inside]
         return wanted[inside]
 
     @abstractmethod
