@@ -188,3 +188,38 @@ def test_a_long_running_reader_keeps_only_the_live_segments_of_another_process_c
         gc.enable()
     assert held.search(ref.rng.standard_normal(DIM).astype(np.float32), 3)  # an open snapshot keeps its own
     held.close()
+
+
+def test_a_small_compaction_reads_only_the_small_segments_it_merges(tmp_path, monkeypatch):
+    import faiss
+
+    from qa import store
+
+    random.seed(9)
+    ref = Reference(tmp_path / "index", seal_size=60)
+    ref.write({f"big{i}": 6 for i in range(12)}, [])  # 72 vectors: one IVF segment
+    for i in range(5):
+        ref.write({f"small{i}": 2}, [])  # five exact ones
+    manifest = read_manifest(ref.index_dir)
+    ivf = [s.name for s in manifest.segments if s.kind == "ivf"]
+    assert len(ivf) == 1 and sum(s.kind == "flat" for s in manifest.segments) == 5
+    store.forget_segments(ref.index_dir, [])  # nothing cached: every segment read is seen
+    read = []
+    real = faiss.read_index
+    monkeypatch.setattr(faiss, "read_index", lambda path, *a: read.append(path) or real(path, *a))
+    report = compact(ref.index_dir, CompactionPolicy(60, 3, 0.3, False), full=False)
+    assert report.segments_before == 6 and report.segments_after == 2
+    assert read and not any(ivf[0] in path for path in read)  # the big segment was never opened
+    ref.check()
+
+
+def test_another_models_index_is_refused_before_its_segments_load(tmp_path, monkeypatch):
+    from qa import Assistant, store
+    from qa.store import IndexMismatch
+
+    ref = Reference(tmp_path / "index", seal_size=10_000)  # its manifest names "test/model"
+    ref.write({"a": 3}, [])
+    store.forget_segments(ref.index_dir, [])
+    monkeypatch.setattr(store, "open_segment", lambda *a: pytest.fail("a segment was loaded"))
+    with pytest.raises(IndexMismatch, match="test/model"):
+        Assistant(index_dir=ref.index_dir).snapshot()
