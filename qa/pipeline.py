@@ -151,8 +151,9 @@ class Assistant:
 
     def answers(self, asks: list[tuple[str, str | None]], *, k: int | None = None, since: object = None,
                 until: object = None) -> list[Answer]:
-        """Several (question, query) pairs answered together: each is retrieved, then all are read in one
-        batched pass per stage (a chat follow-up, asked alone and in context, costs little more than one)."""
+        """Several (question, query) pairs answered together: each is retrieved, then read, and a
+        (question, passage) pair one of them read is not read again (a chat follow-up, asked alone and in
+        context, shares that work)."""
         _ = (self.reader, self.embedder)  # load models first: timings measure answering only
         t0 = time.perf_counter()
         asks = [(validate_question(q, self.config.max_question_chars),
@@ -176,7 +177,7 @@ class Assistant:
         return self.read_all([(question, query, passages)], dates)[0]
 
     def read_all(self, items: list[tuple[str, str, list[Passage]]], dates: DateRange | None = None) -> list[Answer]:
-        """`read` for several (question, query, passages) at once, in one batched reader pass per stage.
+        """`read` for several (question, query, passages) at once (`Reader.read_many`: shared pairs read once).
 
         Adaptive reading may stop after the top passages; dated articles further down are still read when
         other articles' answers are wanted (news: what each article said, and when).

@@ -148,11 +148,6 @@ def open_lexical(index_dir: Path, manifest: Manifest, strict: bool = True) -> Le
     return lexical
 
 
-def manifest_version(index_dir: Path) -> int | None:
-    manifest = read_manifest(index_dir)
-    return None if manifest is None else manifest.version
-
-
 class Snapshot:
     """A read-only view of one manifest; safe to share between threads, never blocked by writers."""
 
