@@ -142,8 +142,9 @@ def open_lexical(index_dir: Path, manifest: Manifest, strict: bool = True) -> Le
         raise IndexCorrupt(f"index at {index_dir} misses its keyword index ({LEXICAL}/); rebuild it with "
                            f"`qa build --index {index_dir}`")
     lexical = LexicalIndex(folder)
-    if lexical.count() < manifest.chunks:
-        raise IndexCorrupt(f"index at {index_dir} has a keyword index ({LEXICAL}/) with {lexical.count():,} of its "
+    held = lexical.count()
+    if held < manifest.chunks:
+        raise IndexCorrupt(f"index at {index_dir} has a keyword index ({LEXICAL}/) with {held:,} of its "
                            f"{manifest.chunks:,} chunks; rebuild it with `qa build --index {index_dir}`")
     return lexical
 
