@@ -17,7 +17,7 @@ from bench_answer import tuning_split
 from common import RESULTS, write_results
 
 from qa.config import Config
-from qa.evaluation import best_over, exact_match
+from qa.answering.evaluation import best_over, exact_match
 
 BINS = (0.0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001)
 

@@ -15,9 +15,9 @@ import numpy as np
 from common import RESULTS, squad, write_results
 
 from qa.config import Config
-from qa.evaluation import evaluate, squad_articles, summarize
-from qa.pipeline import Assistant
-from qa.store import Snapshot
+from qa.answering.evaluation import evaluate, squad_articles, summarize
+from qa.answering.pipeline import Assistant
+from qa.index.store import Snapshot
 
 TUNING_ARTICLES = 24
 MAX_IN_CORPUS_REFUSED = 0.05  # target is <= 10%; 5% already refuses ~85% of out-of-corpus questions

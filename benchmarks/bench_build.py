@@ -11,11 +11,11 @@ import time
 
 from common import ROOT, squad, write_results
 
-from qa.articles import load_paths
+from qa.ingest.articles import load_paths
 from qa.config import Config
-from qa.embedding import Embedder
-from qa.evaluation import squad_articles
-from qa.indexing import Indexer
+from qa.runtime.embedding import Embedder
+from qa.answering.evaluation import squad_articles
+from qa.index.indexing import Indexer
 
 
 def peak_mb() -> float:

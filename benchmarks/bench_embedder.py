@@ -18,11 +18,11 @@ import numpy as np
 from common import RESULTS, squad, write_results
 
 from qa.config import Config
-from qa.embedding import Embedder
-from qa.evaluation import gold_rank, squad_articles
-from qa.indexing import Indexer
-from qa.retrieval import reciprocal_rank_fusion
-from qa.store import Snapshot
+from qa.runtime.embedding import Embedder
+from qa.answering.evaluation import gold_rank, squad_articles
+from qa.index.indexing import Indexer
+from qa.answering.retrieval import reciprocal_rank_fusion
+from qa.index.store import Snapshot
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 POOL = 30

@@ -49,7 +49,7 @@ def page(kind: str, mb: float) -> str:
 CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from qa.articles import ArticleError, html_to_article
+from qa.ingest.articles import ArticleError, html_to_article
 html = open(sys.argv[1], encoding='utf-8').read()
 t = time.perf_counter()
 try:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from common import write_results
 
-from qa.articles import make_article
+from qa.ingest.articles import make_article
 from qa.config import Config, bundled_seeds
-from qa.articles import load_paths
-from qa.pipeline import Assistant
+from qa.ingest.articles import load_paths
+from qa.answering.pipeline import Assistant
 
 DAYS = ("2026-11-02", "2026-11-03", "2026-11-06")
 FILLER = ("Reporters at the scene described long queues at the emergency centres, and local radio stations read "

@@ -14,10 +14,10 @@ from bench_answer import TUNING_ARTICLES, dev_index
 from common import RESULTS, read_times, squad, write_results
 
 from qa.config import Config
-from qa.evaluation import percentile, squad_articles
-from qa.pipeline import Assistant
-from qa.reader import BACKENDS, Decoding, Reader
-from qa.training import Example, gold_passage_metrics, squad_examples
+from qa.answering.evaluation import percentile, squad_articles
+from qa.answering.pipeline import Assistant
+from qa.answering.reader import BACKENDS, Decoding, Reader
+from qa.surfaces.training import Example, gold_passage_metrics, squad_examples
 
 
 def main() -> None:

@@ -15,11 +15,11 @@ from bench_answer import TUNING_ARTICLES
 from common import RESULTS, read_times, squad, write_results
 
 from qa.config import Config
-from qa.evaluation import percentile, squad_articles
-from qa.onnx_export import exported, session
-from qa.pipeline import Assistant
-from qa.reader import Decoding, Reader
-from qa.training import gold_passage_metrics, squad_examples
+from qa.answering.evaluation import percentile, squad_articles
+from qa.runtime.onnx_export import exported, session
+from qa.answering.pipeline import Assistant
+from qa.answering.reader import Decoding, Reader
+from qa.surfaces.training import gold_passage_metrics, squad_examples
 
 CALIBRATION_WINDOWS = 128
 

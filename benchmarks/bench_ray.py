@@ -22,18 +22,18 @@ from load_test import QUESTIONS, gradio_asker, hammer
 sys.path.insert(0, str(ROOT.parent / "tests"))
 from helpers import RayCluster, free_port, start_app, stop  # noqa: E402
 
-from qa.articles import load_paths  # noqa: E402
+from qa.ingest.articles import load_paths  # noqa: E402
 from qa.config import Config  # noqa: E402
-from qa.embedding import Embedder  # noqa: E402
-from qa.evaluation import percentile, squad_articles  # noqa: E402
-from qa.indexing import Indexer  # noqa: E402
+from qa.runtime.embedding import Embedder  # noqa: E402
+from qa.answering.evaluation import percentile, squad_articles  # noqa: E402
+from qa.index.indexing import Indexer  # noqa: E402
 
 
 def build_on(cluster: RayCluster | None, articles, embedder, index: Path, actors: int) -> dict:
     """One full build (actor start-up included, as a user pays it)."""
     import ray
 
-    from qa import distributed
+    from qa.surfaces import distributed
 
     config = Config().with_(index_dir=index, ray_actors=actors)
     encoder = None
@@ -61,7 +61,7 @@ def serve_load(cluster: RayCluster, index: Path, articles: Path, replicas: int, 
     log = index.parent / f"serve-{replicas}.log"
     env = {**os.environ, **cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "--index", str(index), "--articles", str(articles),
+        proc = subprocess.Popen([sys.executable, "-m", "qa", "--index", str(index), "--articles", str(articles),
                                  "serve", "--ray", cluster.address, "--replicas", str(replicas), "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     try:

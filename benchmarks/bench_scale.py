@@ -28,14 +28,14 @@ import numpy as np
 from common import DATA, squad, write_results
 
 from qa.config import Config, RetrievalMode
-from qa.embedding import model_id
-from qa.evaluation import percentile, squad_articles
-from qa.manifest import Manifest, read_manifest
-from qa.retrieval import Retriever
+from qa.runtime.embedding import model_id
+from qa.answering.evaluation import percentile, squad_articles
+from qa.index.manifest import Manifest, read_manifest
+from qa.answering.retrieval import Retriever
 from qa.schema import Chunk
-from qa.articles import make_article
-from qa.store import Snapshot, Transaction, clean_up, forget_segments, write_lock
-from qa.compaction import CompactionPolicy, compact, live_vectors
+from qa.ingest.articles import make_article
+from qa.index.store import Snapshot, Transaction, clean_up, forget_segments, write_lock
+from qa.index.compaction import CompactionPolicy, compact, live_vectors
 
 CHUNKS_PER_ARTICLE = 10
 NOISE = 0.025
@@ -49,8 +49,8 @@ def real_chunks(config: Config) -> tuple[np.ndarray, list[str], np.ndarray, list
         data = np.load(cache, allow_pickle=False)
         meta = json.loads((DATA / "train-chunks.json").read_text())
         return data["vectors"], meta["texts"], data["questions"], meta["questions"]
-    from qa.embedding import Embedder
-    from qa.indexing import Indexer
+    from qa.runtime.embedding import Embedder
+    from qa.index.indexing import Indexer
 
     embedder = Embedder(config.embedding_model, config.embed_batch_size)
     indexer = Indexer(config.with_(index_dir=tempfile.mkdtemp()), embedder)
@@ -158,7 +158,7 @@ def rss_of_reader(index_dir: Path, queries: int) -> float:
     """
     code = f"""
 import numpy as np
-from qa.store import Snapshot
+from qa.index.store import Snapshot
 snap = Snapshot.open({str(index_dir)!r})
 rng = np.random.default_rng(1)
 for i in range({queries}):
@@ -249,7 +249,7 @@ def filtered_rows(snap: Snapshot, qvecs: np.ndarray, n: int, truth_ids: np.ndarr
 
 READER_LOOP = """
 import sys, numpy as np
-from qa.store import Snapshot
+from qa.index.store import Snapshot
 rng = np.random.default_rng(1)
 for line in sys.stdin:
     snap = Snapshot.open(sys.argv[1])  # the newest manifest, as an Assistant reopens it on its next question
@@ -261,7 +261,7 @@ for line in sys.stdin:
 
 COMPACTION_CHILD = """
 import json, sys, time
-from qa.compaction import CompactionPolicy, compact
+from qa.index.compaction import CompactionPolicy, compact
 from qa.config import Config
 c = Config()
 t = time.perf_counter()
@@ -298,7 +298,7 @@ class StubEmbedder:
 def crossing_write(index_dir: Path, config: Config, n: int) -> dict:
     """The remove that takes the deleted share past `compact_tombstone_ratio`: how long the user waits
     (it used to run a full compaction inline), and whether a compaction is left due."""
-    from qa.indexing import Indexer
+    from qa.index.indexing import Indexer
 
     manifest = read_manifest(index_dir)
     articles = n // CHUNKS_PER_ARTICLE

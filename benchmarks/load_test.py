@@ -18,7 +18,7 @@ from common import ROOT, write_results
 sys.path.insert(0, str(ROOT.parent / "tests"))
 from helpers import start_app, stop  # noqa: E402
 
-from qa.evaluation import percentile  # noqa: E402
+from qa.answering.evaluation import percentile  # noqa: E402
 
 QUESTIONS = ["Who urged members of the alliance to ramp up ammunition production?",
              "Which city has the Wagner group made advances near?",

@@ -18,9 +18,9 @@ from common import RESULTS, squad, write_results
 from tqdm import tqdm
 
 from qa.config import Config, RetrievalMode
-from qa.evaluation import best_over, exact_match, f1_score, gold_rank
-from qa.pipeline import Assistant
-from qa.reader import Decoding, decode
+from qa.answering.evaluation import best_over, exact_match, f1_score, gold_rank
+from qa.answering.pipeline import Assistant
+from qa.answering.reader import Decoding, decode
 from qa.schema import Span
 
 DEPTH = 10
@@ -30,7 +30,7 @@ def trace(args) -> None:
     config = Config().with_(chunk_tokens=args.chunk_tokens,
                             index_dir=RESULTS.parent / "data" / f"index-dev-{args.chunk_tokens or Config().chunk_tokens}")
     dev = squad("dev")
-    from qa.evaluation import squad_articles
+    from qa.answering.evaluation import squad_articles
 
     articles, items = squad_articles(dev)
     titles = {d["title"] for d in dev["data"][:TUNING_ARTICLES]}

@@ -7,7 +7,7 @@ ship it only if it beats the bundled reader there by at least `--margin` EM.
     python benchmarks/train_gpu.py --plan tiny --device cpu                         (this CPU: stage times)
 
 DIR holds train-v1.1.json and dev-v1.1.json (or .json.gz; `common.squad()` writes them to
-benchmarks/data/). It imports only `qa.training`, `qa.reader` and `qa.onnx_export` (torch, transformers,
+benchmarks/data/). It imports only `qa.surfaces.training`, `qa.answering.reader` and `qa.runtime.onnx_export` (torch, transformers,
 onnxruntime), so it runs on a GPU image without FAISS, tantivy or Gradio. The teachers start from the
 bundled reader, not from all-MiniLM-L6-v2's encoder: the encoder (87 MB) does not fit beside the
 checkout in what travels to a lent GPU (64 MiB). Teachers train in parallel processes on one GPU;
@@ -84,7 +84,7 @@ def squad_file(data: Path, split: str) -> dict:
 
 
 def load(data: Path, plan: Plan):
-    from qa.training import squad_examples
+    from qa.surfaces.training import squad_examples
 
     train = squad_examples(squad_file(data, "train")).examples[: plan.train_examples]
     dev = squad_file(data, "dev")
@@ -96,7 +96,7 @@ def train_one(base: str, out: str, data: str, plan: Plan, seed: int, lr: float, 
               teachers: tuple[str, ...] = ()) -> dict:
     """One `qa train-reader` run (the library call, so no index is needed)."""
     from qa.config import Config
-    from qa.training import Recipe, train
+    from qa.surfaces.training import Recipe, train
 
     examples, _ = load(Path(data), plan)
     recipe = Recipe.from_config(Config(), epochs=epochs, batch_size=plan.batch_size, lr=lr, seed=seed,
@@ -111,8 +111,8 @@ def train_one(base: str, out: str, data: str, plan: Plan, seed: int, lr: float, 
 def evaluate_int8(reader_dir: str, data: str, plan: Plan, threads: int) -> dict:
     """Gold-paragraph EM/F1 with the served decoding on the int8 ONNX runtime, and its calibration fit."""
     from qa.config import Config
-    from qa.reader import Reader
-    from qa.training import gold_passage_metrics
+    from qa.answering.reader import Reader
+    from qa.surfaces.training import gold_passage_metrics
 
     _, tuning = load(Path(data), plan)
     config = Config()
@@ -129,8 +129,8 @@ def ship(best: dict, bundled: str, out: Path, command: str, data: Path, rows: li
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from qa.config import Config
-    from qa.reader import Reader
-    from qa.training import gold_passage_metrics
+    from qa.answering.reader import Reader
+    from qa.surfaces.training import gold_passage_metrics
 
     target = out / "new-reader"
     model = AutoModelForQuestionAnswering.from_pretrained(best["reader"], dtype=torch.float32)

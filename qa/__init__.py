@@ -1,6 +1,6 @@
 """Offline extractive question answering over your articles.
 
-The names below load on first use (PEP 562), so `import qa.training` on a machine that only trains
+The names below load on first use (PEP 562), so `import qa.surfaces.training` on a machine that only trains
 (a GPU box without FAISS or tantivy) does not pull in the index.
 """
 from __future__ import annotations
@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 __all__ = ["Answer", "Article", "Assistant", "Chunk", "Config", "Passage", "RetrievalMode", "answer"]
 __version__ = "0.1.0"
-_HOMES = {"Config": "config", "RetrievalMode": "config", "Assistant": "pipeline", "answer": "pipeline",
+_HOMES = {"Config": "config", "RetrievalMode": "config", "Assistant": "answering.pipeline", "answer": "answering.pipeline",
           "Answer": "schema", "Article": "schema", "Chunk": "schema", "Passage": "schema"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config, RetrievalMode
-    from .pipeline import Assistant, answer
+    from .answering.pipeline import Assistant, answer
     from .schema import Answer, Article, Chunk, Passage
 
 

@@ -7,7 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from qa import Assistant, Config  # noqa: E402
-from qa.articles import load_paths  # noqa: E402
+from qa.ingest.articles import load_paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

@@ -96,7 +96,7 @@ def test_named_api_endpoint_returns_the_serialized_answer(server):
     assert answer.source == "000_3dd2ae40c6c0741b.txt" and str(tmp) not in json_of(answer)
     default = Answer.from_dict(client.predict("Which city has the Wagner group made advances near?",
                                               api_name="/answer"))
-    from qa.store import Snapshot
+    from qa.index.store import Snapshot
 
     chunks = Snapshot.open(tmp / "index").manifest.chunks
     assert len(default.passages) == min(Config().k, chunks)  # the API's default k is Config.k

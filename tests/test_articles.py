@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from qa.articles import guess_title, load_file, load_paths, make_article
+from qa.ingest.articles import guess_title, load_file, load_paths, make_article
 
 LIMIT = 10 * 1024 * 1024
 

@@ -8,11 +8,11 @@ import pytest
 from helpers import free_port
 
 from qa import Config
-from qa.backend import BackendError, RemoteAssistant
-from qa.chat import ask
-from qa.pipeline import IndexEmpty, QuestionError
+from qa.surfaces.backend import BackendError, RemoteAssistant
+from qa.surfaces.chat import ask
+from qa.answering.pipeline import IndexEmpty, QuestionError
 from qa.schema import Answer, ArticleAnswer, Citation
-from qa.store import IndexProblem
+from qa.index.store import IndexProblem
 
 ANSWER = Answer(question="Where?", text="Bakhmut", found=True, confidence=0.84, article_id="a.txt",
                 article_title="A", source="a.txt", start=3, end=10, passage="Up Bakhmut way", passage_start=3,

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from qa.chat import (NO_ARTICLES, Turn, add_pasted, add_uploads, article_rows, ask, escape, follow_up_candidate,
+from qa.surfaces.chat import (NO_ARTICLES, Turn, add_pasted, add_uploads, article_rows, ask, escape, follow_up_candidate,
                      format_reply, safe_filename, substitute)
 from qa.schema import Alternative, Answer, PassageRef
 
@@ -209,7 +209,7 @@ def test_real_bugs_are_not_turned_into_user_messages(fresh, monkeypatch):
 
 
 def test_article_rows_surface_a_damaged_index(fresh):
-    from qa.store import IndexCorrupt
+    from qa.index.store import IndexCorrupt
 
     assert article_rows(fresh) == []  # no index yet: nothing to list
     fresh.config.index_dir.mkdir(parents=True)
@@ -219,7 +219,7 @@ def test_article_rows_surface_a_damaged_index(fresh):
 
 
 def test_the_context_of_a_follow_up_never_counts_toward_the_question_limit():
-    from qa.chat import follow_up_candidate
+    from qa.surfaces.chat import follow_up_candidate
 
     long_turn = Turn("Considering " + "what the ministers said " * 38 + "who urged members to ramp up production?",
                      "Jens Stoltenberg")
@@ -235,9 +235,9 @@ def test_the_context_of_a_follow_up_never_counts_toward_the_question_limit():
 
 @integration
 def test_removing_what_the_chat_saved_removes_its_file(fresh, tmp_path):
-    from qa import web
-    from qa.articles import make_article
-    from qa.chat import UPLOADS, remove_article
+    from qa.ingest import web
+    from qa.ingest.articles import make_article
+    from qa.surfaces.chat import UPLOADS, remove_article
 
     folder = tmp_path / "articles"
     folder.mkdir()

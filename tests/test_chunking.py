@@ -1,8 +1,8 @@
 import pytest
 
-from qa.articles import make_article
-from qa.chunking import Chunker, split_sentences
-from qa.pipeline import Assistant
+from qa.ingest.articles import make_article
+from qa.ingest.chunking import Chunker, split_sentences
+from qa.answering.pipeline import Assistant
 
 TRICKY = ("The U.S. and Mr. Smith met at 9 a.m. in Washington, D.C. on Monday… Then they left. "
           "“We see no signs,” he said. “None at all!” She asked: “Why?” "

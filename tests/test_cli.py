@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT, SEEDS
 
-from qa.cli import main
+from qa.surfaces.cli import main
 
 pytestmark = pytest.mark.integration  # builds indexes or starts processes that load the models
 
@@ -39,14 +39,14 @@ def test_help_states_the_real_defaults(capsys):
 
 
 def test_list_and_stats_load_no_model(seed_index, capsys, monkeypatch):
-    import qa.pipeline
+    import qa.answering.pipeline
 
     def no_model(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(qa.pipeline, "Embedder", no_model)
-    monkeypatch.setattr(qa.pipeline, "Reader", no_model)
-    monkeypatch.setattr(qa.pipeline, "_models", {})
+    monkeypatch.setattr(qa.answering.pipeline, "Embedder", no_model)
+    monkeypatch.setattr(qa.answering.pipeline, "Reader", no_model)
+    monkeypatch.setattr(qa.answering.pipeline, "_models", {})
     assert run(capsys, "--index", seed_index, "list")[0] == 0
     assert run(capsys, "--index", seed_index, "stats")[0] == 0
 
@@ -67,7 +67,7 @@ def test_search_reads_config_k_by_default(seed_index, capsys):
     from qa import Config
 
     code, out, _ = run(capsys, "search", "NATO", "--index", seed_index)
-    from qa.store import Snapshot
+    from qa.index.store import Snapshot
 
     chunks = Snapshot.open(seed_index).manifest.chunks
     assert code == 0 and sum(line[:1].isdigit() for line in out.splitlines()) == min(Config().k, chunks)
@@ -93,7 +93,7 @@ def test_two_files_with_one_name_stay_two_articles(tmp_path, capsys):
 def test_old_index_ids_are_migrated_by_the_next_write(tmp_path, capsys):
     """Indexes of id scheme 1 (ids relative to whichever folder was loaded) keep working and get stable ids."""
     from qa import Assistant, Config
-    from qa.articles import make_article
+    from qa.ingest.articles import make_article
 
     index, col = tmp_path / "index", tmp_path / "col"
     (col / "2023").mkdir(parents=True)
@@ -113,7 +113,7 @@ def test_old_index_ids_are_migrated_by_the_next_write(tmp_path, capsys):
 
 def test_model_loading_bars_stay_off_the_command_line(seed_index):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Who is the NATO chief?", "--index",
+    proc = subprocess.run([sys.executable, "-m", "qa", "ask", "Who is the NATO chief?", "--index",
                            str(seed_index)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode == 0 and "Answer:" in proc.stdout
     assert "Loading weights" not in proc.stderr and "it/s" not in proc.stderr
@@ -167,7 +167,7 @@ def test_build_from_empty_folder_keeps_the_index(tmp_path, capsys):
 
 def test_console_script_exits_nonzero_with_one_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "qa.cli", "--index", str(tmp_path / "x"), "add",
+    proc = subprocess.run([sys.executable, "-m", "qa", "--index", str(tmp_path / "x"), "add",
                            str(tmp_path / "missing")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert proc.returncode != 0
     assert "missing: no such file or folder" in proc.stderr

@@ -28,7 +28,7 @@ def test_homes_follow_the_environment(monkeypatch, tmp_path):
 
 
 def test_the_own_articles_folder_starts_as_a_copy_of_the_seeds_which_stay_as_shipped(monkeypatch, tmp_path):
-    from qa import indexing
+    from qa.index import indexing
 
     seeds, own = tmp_path / "seeds", tmp_path / "checkout" / "articles"
     seeds.mkdir()

@@ -13,9 +13,9 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from qa import Assistant, Config
-from qa.articles import load_paths
-from qa.distributed import ClusterError, first_line, guarded, localize, objects
-from qa.store import Snapshot
+from qa.ingest.articles import load_paths
+from qa.surfaces.distributed import ClusterError, first_line, guarded, localize, objects
+from qa.index.store import Snapshot
 
 WORDS = ("harbour council budget ferry vote minister storm bridge school market railway energy river "
          "mayor court hospital airport factory union strike").split()
@@ -34,7 +34,7 @@ def generated_articles(folder, n, seed=7):
 def qa(cluster, *argv, timeout=600):
     """The `qa` command as its own process (a Ray driver), with the cluster's token in its environment."""
     env = {**os.environ, **cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "qa.cli", *map(str, argv)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "qa", *map(str, argv)], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
 
 
@@ -109,7 +109,7 @@ def test_losing_a_worker_node_mid_build_finishes_or_leaves_the_index_unchanged(r
     env = {**os.environ, **ray_cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "build.log"
     with open(log, "w") as out:
-        build = subprocess.Popen([sys.executable, "-m", "qa.cli", "--articles", str(corpus), "--index", str(index),
+        build = subprocess.Popen([sys.executable, "-m", "qa", "--articles", str(corpus), "--index", str(index),
                                   "build", str(corpus), "--ray", ray_cluster.address, "--actors", "3"],
                                  stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         try:
@@ -171,7 +171,7 @@ def test_first_line_objects_and_localize():
 
 
 def test_replicas_are_a_fixed_count_or_autoscaled():
-    from qa.serving import deployment_options
+    from qa.surfaces.serving import deployment_options
 
     fixed = deployment_options(Config().with_(serve_replicas=3))
     assert fixed["num_replicas"] == 3 and "autoscaling_config" not in fixed

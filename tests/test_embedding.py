@@ -7,9 +7,9 @@ import pytest
 from conftest import SEED_ID, SEEDS
 
 from qa import Assistant, Config
-from qa.embedding import VECTOR_FAMILY, Embedder
-from qa.onnx_export import OnnxFileError
-from qa.store import IndexMismatch
+from qa.runtime.embedding import VECTOR_FAMILY, Embedder
+from qa.runtime.onnx_export import OnnxFileError
+from qa.index.store import IndexMismatch
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 import json
 
-from qa.cli import main
-from qa.evaluation import exact_match, f1_score, gold_rank, load_qa_file, squad_articles
+from qa.surfaces.cli import main
+from qa.answering.evaluation import exact_match, f1_score, gold_rank, load_qa_file, squad_articles
 
 
 def test_squad_normalization_and_f1():
@@ -42,7 +42,7 @@ def test_eval_command_on_the_seed_index(seed_index, tmp_path, capsys):
 
 
 def test_gold_rank_uses_offsets_when_known(assistant):
-    from qa.evaluation import QAItem
+    from qa.answering.evaluation import QAItem
 
     passages = assistant.search("Bakhmut Wagner", 5)
     text = assistant.snapshot().article(passages[0].article.id).text
@@ -52,7 +52,7 @@ def test_gold_rank_uses_offsets_when_known(assistant):
 
 
 def test_recall_is_not_applicable_without_article_ids():
-    from qa.evaluation import percentile, summarize
+    from qa.answering.evaluation import percentile, summarize
 
     rows = [{"answers": ["x"], "gold_rank": None, "has_gold": False, "em": 1.0, "f1": 1.0, "found": True, "ms": m}
             for m in (10.0, 20.0, 30.0, 40.0)]
@@ -66,8 +66,8 @@ def test_recall_is_not_applicable_without_article_ids():
 
 
 def test_gold_articles_are_matched_by_id_title_or_file_name():
-    from qa.evaluation import QAItem, match_articles
-    from qa.store import ArticleInfo
+    from qa.answering.evaluation import QAItem, match_articles
+    from qa.index.store import ArticleInfo
 
     indexed = [ArticleInfo("news/super-bowl-50.txt", "Super Bowl 50 preview", "", None, 3, 0.0),
                ArticleInfo("Warsaw", "Warsaw", "", None, 2, 0.0),

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from qa import Assistant, Config
-from qa.chat import Turn, answer_in_context
+from qa.surfaces.chat import Turn, answer_in_context
 
 pytestmark = pytest.mark.integration
 DATA = ROOT / "tests" / "data" / "followups"

@@ -13,11 +13,11 @@ import pytest
 from news_site import JAPANESE, KEEPER, LIGHTHOUSE, STORY, hostile_pages, serve
 
 from qa import Config
-from qa.articles import load_file, load_paths
+from qa.ingest.articles import load_file, load_paths
 from qa.dates import DateError, DateRange, normalize_date
 from qa.errors import QAError
-from qa.pipeline import QuestionError, date_range, validate_k
-from qa.web import FetchError, Fetcher, UrlPolicy, UrlRefused, is_url, load_urls
+from qa.answering.pipeline import QuestionError, date_range, validate_k
+from qa.ingest.web import FetchError, Fetcher, UrlPolicy, UrlRefused, is_url, load_urls
 
 LOOPBACK_ONLY = UrlPolicy(allowed=("127.0.0.1/32",))
 LIMIT = Config().max_file_bytes
@@ -81,7 +81,7 @@ def test_a_hostile_page_leaves_the_original_and_its_saved_copy_alone(site, tmp_p
 
 # 2. Uploads with non-Latin names overwrite each other.
 def test_non_latin_uploads_are_three_articles_and_a_reupload_updates(fresh, tmp_path):
-    from qa.chat import add_uploads
+    from qa.surfaces.chat import add_uploads
 
     folder, uploads = tmp_path / "articles", tmp_path / "uploads"
     uploads.mkdir()
@@ -99,8 +99,8 @@ def test_non_latin_uploads_are_three_articles_and_a_reupload_updates(fresh, tmp_
 
 
 def test_an_upload_cannot_take_the_id_of_another_article(fresh, tmp_path):
-    from qa.articles import make_article
-    from qa.chat import add_uploads
+    from qa.ingest.articles import make_article
+    from qa.surfaces.chat import add_uploads
 
     folder, uploads = tmp_path / "articles", tmp_path / "uploads"
     uploads.mkdir()
@@ -245,8 +245,8 @@ def test_html_has_its_own_cap(tmp_path):
 def test_a_long_write_says_how_far_it_got(fresh, caplog, monkeypatch):
     import logging
 
-    from qa import indexing
-    from qa.articles import make_article
+    from qa.index import indexing
+    from qa.ingest.articles import make_article
 
     monkeypatch.setattr(indexing, "PROGRESS_CHUNKS", 10)
     monkeypatch.setattr(indexing, "PROGRESS_SECONDS", 0.0)
@@ -280,8 +280,8 @@ def test_deeply_nested_json_is_one_line_and_the_other_files_are_read(tmp_path):
 def test_a_full_disk_is_one_line_and_the_index_is_unchanged(seed_index, tmp_path, monkeypatch, capsys, failure):
     import shutil
 
-    from qa import store
-    from qa.cli import main
+    from qa.index import store
+    from qa.surfaces.cli import main
 
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)
@@ -304,7 +304,7 @@ def test_a_full_disk_is_one_line_and_the_index_is_unchanged(seed_index, tmp_path
 
 # 10-12. Damaged index files: one line naming the repair, for every command.
 def test_a_manifest_of_random_bytes_is_one_line(tmp_path, capsys):
-    from qa.cli import main
+    from qa.surfaces.cli import main
 
     index = tmp_path / "index"
     index.mkdir()
@@ -318,7 +318,7 @@ def test_a_manifest_of_random_bytes_is_one_line(tmp_path, capsys):
 def test_a_missing_lexical_folder_is_refused_and_stats_shows_it(seed_index, tmp_path, capsys):
     import shutil
 
-    from qa.cli import main
+    from qa.surfaces.cli import main
 
     index = tmp_path / "index"
     shutil.copytree(seed_index, index)
@@ -339,8 +339,8 @@ def test_a_damaged_calibration_is_a_user_error_everywhere(tmp_path):
     import shutil
 
     from qa import Assistant
-    from qa.calibration import CalibrationError
-    from qa.chat import ask
+    from qa.answering.calibration import CalibrationError
+    from qa.surfaces.chat import ask
     from qa.config import BUNDLED_READER
 
     reader = tmp_path / "reader"
@@ -433,7 +433,7 @@ def test_a_date_far_ahead_is_dropped_with_a_warning_and_tomorrow_is_kept(tmp_pat
 
 # Smaller ones.
 def test_smaller_ones(tmp_path):
-    from qa.web import refusal
+    from qa.ingest.web import refusal
 
     assert refusal("0.0.0.0") == "an unspecified address" and refusal("127.0.0.1") == "a loopback address"
     assert is_url("file:///etc/passwd") and not is_url("seeds/a.txt")
@@ -448,7 +448,7 @@ def test_smaller_ones(tmp_path):
 
 
 def test_qa_add_of_a_file_url_says_only_http_and_https(fresh, capsys):
-    from qa.cli import main
+    from qa.surfaces.cli import main
 
     assert main(["add", "file:///etc/passwd", "--index", str(fresh.config.index_dir)]) == 1
     err = capsys.readouterr().err

@@ -1,7 +1,7 @@
 import pytest
 
 from qa import Answer, Assistant, Config
-from qa.store import IndexMissing
+from qa.index.store import IndexMissing
 
 SEED_QUESTIONS = {
     "Who urged members of the alliance to ramp up ammunition production?": "Jens Stoltenberg",

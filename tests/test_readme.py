@@ -13,7 +13,7 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.integration
 README = (ROOT / "README.md").read_text()
-QA = [sys.executable, "-m", "qa.cli"]
+QA = [sys.executable, "-m", "qa"]
 
 
 def blocks(language: str = "") -> list[str]:

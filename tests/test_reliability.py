@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from qa import Assistant
-from qa.articles import make_article
-from qa.store import Snapshot
+from qa.ingest.articles import make_article
+from qa.index.store import Snapshot
 
 pytestmark = pytest.mark.integration  # builds indexes or starts processes that load the models
 

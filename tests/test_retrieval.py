@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 
 from qa.config import RetrievalMode
-from qa.retrieval import reciprocal_rank_fusion
+from qa.answering.retrieval import reciprocal_rank_fusion
 
 FIRST_PARAGRAPH = "NATO Secretary General Jens Stoltenberg on Tuesday urged members of the alliance"
 BAKHMUT = "Wagner mercenary group has made advances near the Ukrainian city of Bakhmut"
@@ -36,7 +36,7 @@ def test_bad_k(assistant):
 
 
 def test_lexical_index_ignores_unknown_terms_and_filters_what_readers_may_see(tmp_path):
-    from qa.lexical import LexicalIndex
+    from qa.index.lexical import LexicalIndex
 
     index = LexicalIndex(tmp_path / "lexical")
     assert index.reader(lambda cid: True).search("ferry", 3) == []  # empty index

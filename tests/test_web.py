@@ -6,8 +6,8 @@ import pytest
 from news_site import CLUTTER_PATH, CLUTTER_WORDS, STORY, serve
 
 from qa import Assistant, Config
-from qa.cli import main
-from qa.web import FetchError, Fetcher, UrlPolicy, UrlRefused, load_urls, save
+from qa.surfaces.cli import main
+from qa.ingest.web import FetchError, Fetcher, UrlPolicy, UrlRefused, load_urls, save
 
 LOOPBACK_ONLY = UrlPolicy(allowed=("127.0.0.1/32",))  # the local site, and nothing else private
 TOLL = "How many people were killed in the Riverton floods?"
@@ -125,7 +125,7 @@ def test_each_failed_url_is_one_line_and_the_others_are_added(site, connections)
 
 
 def test_a_fetched_article_is_kept_for_rebuilds(site, connections, tmp_path):
-    from qa.articles import load_paths
+    from qa.ingest.articles import load_paths
 
     fetched = load_urls(Config(), [site.url(STORY[1][0])], policy=LOOPBACK_ONLY).articles
     [path] = save(fetched, tmp_path)

@@ -26,8 +26,8 @@ from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .articles import ArticleError, LoadResult, decode_html, html_to_article, place_file
-from .config import Config
-from .schema import Article
+from ..config import Config
+from ..schema import Article
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml", "application/rdf+xml",

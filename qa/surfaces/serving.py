@@ -18,10 +18,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from ray import serve
 
-from .config import Config
+from ..config import Config
 from .distributed import connect, localize
-from .errors import QAError
-from .pipeline import Assistant
+from ..errors import QAError
+from ..answering.pipeline import Assistant
 
 APP_NAME = "qa"
 REPLICA_HEADER = "X-QA-Replica"  # which replica answered (load spreading is visible to clients and tests)

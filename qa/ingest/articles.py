@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import scripts
-from .config import Config
-from .dates import DateError, normalize_date
-from .schema import Article
-from .errors import QAError
+from .. import scripts
+from ..config import Config
+from ..dates import DateError, normalize_date
+from ..schema import Article
+from ..errors import QAError
 
 log = logging.getLogger(__name__)
 

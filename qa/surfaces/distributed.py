@@ -20,13 +20,13 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .articles import LoadResult, article_files, first_per_id, load_file
-from .chunking import Chunker
-from .config import BUNDLED_READER, Config
-from .embedding import Embedder, model_id
-from .indexing import Encoded, NodeWork
-from .schema import Article, Chunk
-from .errors import QAError
+from ..ingest.articles import LoadResult, article_files, first_per_id, load_file
+from ..ingest.chunking import Chunker
+from ..config import BUNDLED_READER, Config
+from ..runtime.embedding import Embedder, model_id
+from ..index.indexing import Encoded, NodeWork
+from ..schema import Article, Chunk
+from ..errors import QAError
 
 # Workers load models from disk only, and quietly (their output reaches the driver's terminal).
 WORKER_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1",

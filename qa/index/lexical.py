@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .scripts import bigrams
+from ..scripts import bigrams
 
 STOPWORDS = "en"
 FIELD_ID, FIELD_TEXT = "chunk_id", "text"

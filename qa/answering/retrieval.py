@@ -5,11 +5,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import RetrievalMode
-from .dates import DateRange
-from .embedding import Embedder
-from .schema import Passage
-from .store import Snapshot
+from ..config import RetrievalMode
+from ..dates import DateRange
+from ..runtime.embedding import Embedder
+from ..schema import Passage
+from ..index.store import Snapshot
 
 
 @dataclass

@@ -10,18 +10,18 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from .articles import LoadResult, load_paths
+from ..ingest.articles import LoadResult, load_paths
 from .calibration import Calibration
-from .config import Config
-from .dates import DateError, DateRange
-from .embedding import Embedder, model_id
-from .indexing import Encoder, IndexReport, Indexer, ensure_index
+from ..config import Config
+from ..dates import DateError, DateRange
+from ..runtime.embedding import Embedder, model_id
+from ..index.indexing import Encoder, IndexReport, Indexer, ensure_index
 from .reader import Decoding, Reader, Reading, best_per_article, decode, normalize, ranks_of
 from .retrieval import Retriever
-from .schema import Alternative, Answer, Article, ArticleAnswer, Chunk, Citation, Passage, PassageRef, Span
-from .manifest import read_manifest
-from .store import ArticleInfo, IndexMissing, Snapshot
-from .errors import QAError
+from ..schema import Alternative, Answer, Article, ArticleAnswer, Chunk, Citation, Passage, PassageRef, Span
+from ..index.manifest import read_manifest
+from ..index.store import ArticleInfo, IndexMissing, Snapshot
+from ..errors import QAError
 
 
 class QuestionError(QAError, ValueError):

@@ -9,9 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from .config import Config
-from .errors import QAError
-from .pipeline import Assistant, validate_k
+from ..config import Config
+from ..errors import QAError
+from ..answering.pipeline import Assistant, validate_k
 
 log = logging.getLogger("qa.app")
 
@@ -57,7 +57,7 @@ def make_assistant(config: Config, backend: str | None) -> Assistant:
 def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
     import gradio as gr
 
-    from .articles import LoadResult
+    from ..ingest.articles import LoadResult
     from .chat import (UPLOADS, Turn, add_pasted, add_uploads, add_urls, article_rows, ask, escape, remove_article,
                        report_text)
 

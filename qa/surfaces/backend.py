@@ -2,10 +2,10 @@
 pool of replicas; the Articles tab still writes the index folder, which the service must also read."""
 from __future__ import annotations
 
-from .config import Config
-from .errors import QAError
-from .pipeline import Assistant
-from .schema import Answer
+from ..config import Config
+from ..errors import QAError
+from ..answering.pipeline import Assistant
+from ..schema import Answer
 
 TIMEOUT_SECONDS = 60.0  # a question waits this long for a busy service before the chat says so
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .schema import Passage, Span
+from ..schema import Passage, Span
 
 EDGE_PUNCT = ",;:!?\"'“”‘’«»()[]{}<>—–-…*"
 TOP_TOKENS = 20
@@ -66,7 +66,7 @@ class Reader:
             self.model = AutoModelForQuestionAnswering.from_pretrained(
                 name_or_path, dtype=torch.float32, local_files_only=local).to(device).eval()
         else:
-            from .onnx_export import OnnxFileError, exported, session
+            from ..runtime.onnx_export import OnnxFileError, exported, session
 
             try:
                 import onnxruntime  # noqa: F401

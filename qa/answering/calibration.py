@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from .errors import QAError
+from ..errors import QAError
 
 FILE = "calibration.json"
 

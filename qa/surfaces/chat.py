@@ -11,12 +11,12 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .articles import SNIPPET_CHARS, SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, place_file, shorten
-from .errors import QAError
-from .indexing import IndexReport
-from .pipeline import Assistant, IndexEmpty
-from .schema import Answer
-from .store import IndexMissing
+from ..ingest.articles import SNIPPET_CHARS, SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, place_file, shorten
+from ..errors import QAError
+from ..index.indexing import IndexReport
+from ..answering.pipeline import Assistant, IndexEmpty
+from ..schema import Answer
+from ..index.store import IndexMissing
 
 log = logging.getLogger(__name__)
 WHOLE_ARTICLE_CHARS = 20_000  # an opened article longer than this is cut, with a note
@@ -365,7 +365,7 @@ MAX_URLS = 20  # addresses taken from the Articles tab at once
 
 def add_urls(assistant: Assistant, text: str, kind: str, folder: Path) -> tuple[IndexReport | None, LoadResult]:
     """Pages, feeds or sitemaps typed in the Articles tab (one per line), behind the web guard (qa/web.py)."""
-    from . import web
+    from ..ingest import web
 
     urls = list(dict.fromkeys(line.strip() for line in (text or "").split() if line.strip()))
     if not urls:
@@ -409,7 +409,7 @@ UPLOADS = "uploads"  # under the articles folder: what the chat saves from uploa
 def remove_article(assistant: Assistant, article_id: str, articles_dir: Path) -> str:
     """Remove an article from the index, and the file the chat saved for it (an upload, a paste, a fetched
     page), so a rebuild does not bring it back; a file of the user's own stays, and the message says so."""
-    from . import web
+    from ..ingest import web
 
     report = assistant.remove([article_id])
     compact_in_background(assistant, report)

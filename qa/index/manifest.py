@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from .errors import QAError
+from ..errors import QAError
 
 FORMAT_VERSION = 2
 # Article ids of files: 1 = relative to whichever folder they were loaded from (could collide),
@@ -78,7 +78,7 @@ class Manifest:
 
     def check(self, embedding_model: str, where: Path, dimension: int | None = None, backend: str | None = None) -> None:
         """Refuse to mix vectors of different models, or of backends that do not give the same vectors."""
-        from .embedding import interchangeable
+        from ..runtime.embedding import interchangeable
 
         if self.embedding_model != embedding_model or dimension not in (None, self.dimension):
             raise IndexMismatch(

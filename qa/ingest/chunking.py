@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from .schema import Article, Chunk
+from ..schema import Article, Chunk
 
 PARAGRAPH = re.compile(r"[^\n]+")
 

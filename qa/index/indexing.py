@@ -10,12 +10,12 @@ from typing import Callable, Iterable, Protocol
 
 import numpy as np
 
-from .articles import file_id, load_paths, one_per_id
-from .chunking import Chunker
-from .config import Config, bundled_seeds, own_articles_dir
-from .embedding import Embedder
-from .errors import disk_full, is_disk_full
-from .schema import Article, Chunk
+from ..ingest.articles import file_id, load_paths, one_per_id
+from ..ingest.chunking import Chunker
+from ..config import Config, bundled_seeds, own_articles_dir
+from ..runtime.embedding import Embedder
+from ..errors import disk_full, is_disk_full
+from ..schema import Article, Chunk
 from .compaction import CompactionPolicy, CompactionReport, compact, needs_compaction
 from .manifest import ID_SCHEME, IndexMissing, IndexNeedsMigration, Manifest, read_manifest
 from .migration import migrate

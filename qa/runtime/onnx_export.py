@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .checksums import sha256
-from .errors import QAError
+from ..errors import QAError
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.WARNING)  # its one "first use" line is shown while the root logger is quieted (_quiet)

@@ -19,13 +19,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .calibration import Calibration, fit_logistic, fit_threshold
-from .checksums import sha256
-from .articles import shorten
-from .config import Config
-from .evaluation import exact_match, f1_score
-from .schema import Article, ArticleMeta, Chunk, Passage
-from .errors import QAError
+from ..answering.calibration import Calibration, fit_logistic, fit_threshold
+from ..runtime.checksums import sha256
+from ..ingest.articles import shorten
+from ..config import Config
+from ..answering.evaluation import exact_match, f1_score
+from ..schema import Article, ArticleMeta, Chunk, Passage
+from ..errors import QAError
 
 CHECKPOINTS = "checkpoints"
 WINDOW_CHARS = 600  # context kept on each side of an answer found in a long article with no passage around it
@@ -437,7 +437,7 @@ def latest_checkpoint(out: Path) -> Path | None:
 # Evaluation and calibration: the served decoding, on gold passages and on other passages of the article.
 def evaluate_reader(model_dir: Path, dev: list[Example], recipe: Recipe, device: str) -> dict:
     """EM/F1 with the gold passage and the no-answer rates; a calibration.json fitted on the same pairs."""
-    from .reader import Reader
+    from ..answering.reader import Reader
 
     reader = Reader(str(model_dir), recipe.max_length, recipe.stride, device)
     metrics, calibration = gold_passage_metrics(reader, dev, recipe.seed)
@@ -448,7 +448,7 @@ def evaluate_reader(model_dir: Path, dev: list[Example], recipe: Recipe, device:
 def gold_passage_metrics(reader, dev: list[Example], seed: int) -> tuple[dict, Calibration]:
     """The served decoding on each question's gold passage, and on another passage of its article
     (which should be refused); plus the threshold and confidence fit those pairs give."""
-    from .reader import Decoding
+    from ..answering.reader import Decoding
 
     config = Config()
     decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight, 0, None)

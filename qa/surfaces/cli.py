@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-from .articles import SNIPPET_CHARS, ArticleError, shorten
-from .config import Config, RetrievalMode
+from ..ingest.articles import SNIPPET_CHARS, ArticleError, shorten
+from ..config import Config, RetrievalMode
 from .distributed import ClusterError
-from .errors import QAError
-from .pipeline import Assistant, QuestionError
+from ..errors import QAError
+from ..answering.pipeline import Assistant, QuestionError
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -189,7 +189,7 @@ def _report_load_problems(loaded) -> None:
 
 def cmd_build(assistant: Assistant, args) -> int:
     if not args.paths:  # the articles folder; the user data folder's own one starts with the seed article
-        from .indexing import prepare_articles_dir
+        from ..index.indexing import prepare_articles_dir
 
         for note in prepare_articles_dir(Path(assistant.config.articles_dir)):
             print(note, file=sys.stderr)
@@ -207,7 +207,7 @@ def cmd_build(assistant: Assistant, args) -> int:
 
 
 def cmd_add(assistant: Assistant, args) -> int:
-    from . import web
+    from ..ingest import web
 
     if not (args.paths or args.feed or args.sitemap):
         raise ArticleError("give article files, folders or URLs to add (or --feed URL, --sitemap URL)")
@@ -268,7 +268,7 @@ def cmd_compact(assistant: Assistant, args) -> int:
 
 def cmd_stats(assistant: Assistant, args) -> int:
     """Segments, tombstones, sizes and a memory estimate; reads the manifest and files, loads no model."""
-    from .store import Snapshot
+    from ..index.store import Snapshot
 
     snap = Snapshot.open(assistant.config.index_dir, strict=False)  # a damaged index is shown, not refused
     m = snap.manifest
@@ -356,7 +356,7 @@ def dated(published: str | None) -> str:
 
 
 def cmd_eval(assistant: Assistant, args) -> int:
-    from .evaluation import evaluate, load_qa_file, write_report
+    from ..answering.evaluation import evaluate, load_qa_file, write_report
 
     items = load_qa_file(args.qa_file)[: args.limit]
     ensure_index(assistant, args)

@@ -36,8 +36,8 @@ from .lexical import LexicalIndex
 from .manifest import (FORMAT_VERSION, ID_SCHEME, MANIFEST, IndexCorrupt, IndexMismatch, IndexMissing,  # noqa: F401
                        IndexNeedsMigration, IndexProblem, Manifest, SegmentInfo, fsync_dir, fsync_tree,
                        read_manifest, write_manifest)
-from .dates import DateRange
-from .schema import Article, ArticleMeta, Chunk
+from ..dates import DateRange
+from ..schema import Article, ArticleMeta, Chunk
 
 META = "meta.sqlite"
 LEXICAL = "lexical"
@@ -174,7 +174,7 @@ class Snapshot:
         """The committed manifest's view; `nprobe` (default `Config.nprobe`) is how many IVF cells a search visits.
 
         `strict` refuses an index whose stores disagree (see `open_lexical`); `qa stats` opens it anyway."""
-        from .config import Config
+        from ..config import Config
 
         index_dir = Path(index_dir)
         nprobe = Config.nprobe if nprobe is None else nprobe  # the class default
