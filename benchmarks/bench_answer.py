@@ -32,7 +32,7 @@ def dev_index(config: Config, articles) -> None:
             return
     except Exception:
         pass
-    Assistant(config).rebuild(articles, progress=True)
+    Assistant(config).library.rebuild(articles, progress=True)
 
 
 def tuning_split(config: Config, every: int) -> tuple[Assistant, list]:

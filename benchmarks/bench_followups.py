@@ -29,7 +29,7 @@ data = sys.argv[2]
 cases = json.load(open(data + "/cases.json"))
 tmp = tempfile.mkdtemp()
 a = Assistant(Config().with_(index_dir=tmp + "/index", articles_dir=data + "/articles"))
-a.rebuild(a.load([sys.argv[3], data + "/articles"]).articles)
+a.library.rebuild(a.library.load([sys.argv[3], data + "/articles"]).articles)
 a.warm_up()
 first, later, correct = [], [], 0
 for case in cases:

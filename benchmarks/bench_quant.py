@@ -58,8 +58,10 @@ def trimmed(reader: Reader) -> Reader:
     """The same reader with padding trimmed: windows run in two batches by length, each cut to its own
     longest window (positions past a window's end get logits that no span can use)."""
 
+    model = reader.scorer.model  # the OnnxModel behind the scorer
+
     def logits(enc):
-        feed = {name: enc[name].numpy().astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+        feed = {name: np.asarray(enc[name]).astype(np.int64) for name in model.inputs}
         lengths = feed["attention_mask"].sum(1)
         if len(lengths) < 2:
             return plain(enc)
@@ -67,12 +69,13 @@ def trimmed(reader: Reader) -> Reader:
         ends = starts.copy()
         for bucket in np.array_split(np.argsort(lengths, kind="stable"), 2):
             width = int(lengths[bucket].max())
-            s, e = reader.session.run(["start_logits", "end_logits"], {n: v[bucket, :width] for n, v in feed.items()})
+            s, e = model.session.run(["start_logits", "end_logits"], {n: v[bucket, :width] for n, v in feed.items()})
             starts[bucket, :width], ends[bucket, :width] = s, e
         return starts, ends
 
-    plain = reader.logits
-    reader.logits = logits
+    plain = reader.scorer
+    reader.scorer = logits
+    logits.tensors = plain.tensors
     return reader
 
 
@@ -107,7 +110,8 @@ def main() -> None:
     for name in ("dynamic int8", "static QDQ int8", "dynamic int8 + trimmed padding"):
         reader = Reader(config.reader_model, config.reader_max_length, config.reader_stride, backend="onnx-int8")
         if name.startswith("static"):
-            reader.session = session(qdq, reader.session.get_session_options().intra_op_num_threads)
+            model = reader.scorer.model
+            model.session = session(qdq, model.session.get_session_options().intra_op_num_threads)
         if name.endswith("padding"):
             reader = trimmed(reader)
         metrics, fit = gold_passage_metrics(reader, gold, 13)

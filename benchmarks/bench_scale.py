@@ -32,9 +32,12 @@ from qa.runtime.embedding import model_id
 from qa.answering.evaluation import percentile, squad_articles
 from qa.index.manifest import Manifest, read_manifest
 from qa.answering.retrieval import Retriever
+from qa.query import Filter
 from qa.schema import Chunk
 from qa.ingest.articles import make_article
-from qa.index.store import Snapshot, Transaction, clean_up, forget_segments, write_lock
+from qa.index.ann import SearchSettings
+from qa.index.store import Snapshot, forget_segments
+from qa.index.writing import Transaction, clean_up, write_lock
 from qa.index.compaction import CompactionPolicy, compact, live_vectors
 
 CHUNKS_PER_ARTICLE = 10
@@ -175,7 +178,7 @@ def measure(index_dir: Path, config: Config, corpus: Corpus, n: int, qvecs: np.n
     rng = np.random.default_rng(n)
     forget_segments(index_dir, [])
     t0 = time.perf_counter()
-    snap = Snapshot.open(index_dir, config.nprobe)
+    snap = Snapshot.open(index_dir, SearchSettings.of(config))
     open_s = time.perf_counter() - t0
     truth_ids, truth_vectors = live_vectors(snap.segments, snap.visible)  # exact search is the ground truth
     retriever = Retriever(FixedEmbedder(), RetrievalMode.HYBRID, config.rrf_k, config.fusion_pool)
@@ -229,7 +232,7 @@ def filtered_rows(snap: Snapshot, qvecs: np.ndarray, n: int, truth_ids: np.ndarr
     row = {}
     for name, back in WINDOWS:
         t = time.perf_counter()
-        allowed = snap.chunk_ids_in(DateRange((last - datetime.timedelta(days=back)).isoformat(), last.isoformat()))
+        allowed = snap.allowed(Filter(DateRange((last - datetime.timedelta(days=back)).isoformat(), last.isoformat())))
         sql_ms = (time.perf_counter() - t) * 1000
         inside = np.isin(truth_ids, allowed)
         ids, vectors = truth_ids[inside], truth_vectors[inside]

@@ -20,6 +20,34 @@ class RetrievalMode(str, enum.Enum):
     HYBRID = "hybrid"
 
 
+class Runtime(str, enum.Enum):
+    """How a model runs: float32 torch, or ONNX Runtime with float32 or int8 weights (qa/runtime/).
+    The reader, the embedder and the CLI's choices all read this one list."""
+
+    TORCH = "torch"
+    ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
+
+    @classmethod
+    def of(cls, value: "str | Runtime", what: str) -> "Runtime":
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"{what} backend {value!r}: use one of {', '.join(cls.choices())}") from None
+
+    @classmethod
+    def choices(cls) -> list[str]:
+        return [r.value for r in cls]
+
+    @property
+    def onnx(self) -> bool:
+        return self is not Runtime.TORCH
+
+    @property
+    def int8(self) -> bool:
+        return self is Runtime.ONNX_INT8
+
+
 def default_embedding_model() -> str:
     """The bundled all-MiniLM-L6-v2 (a pip package), so the default needs no hub."""
     try:

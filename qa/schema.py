@@ -1,9 +1,21 @@
-"""Typed records that cross module boundaries."""
+"""Typed records that cross module boundaries.
+
+An answer nests its records as Haystack's `ExtractedAnswer` nests a document and its offsets: one
+`Source` (which article, where it is published, which page) and `Offsets` wherever a span is reported,
+shared by `Answer`, `Alternative`, `Citation` and `PassageRef`. The JSON shape is versioned (`SCHEMA`,
+docs/architecture.md); `Answer.from_dict` also reads the flat shape of version 1.
+"""
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .query import Query, host_of
+
+SCHEMA = 2  # the version of the Answer JSON
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,7 @@ class ArticleMeta:
     source: str = ""
     published: str | None = None
     content_hash: str = ""
+    host: str = ""  # the host the site filter matches (`qa.query.host_of`), empty for a file
 
 
 @dataclass(frozen=True)
@@ -73,19 +86,42 @@ class Span:
 
 
 @dataclass(frozen=True)
-class PassageRef:
-    """A passage that was read, as the answer reports it: `text == article.text[start:end]`."""
+class Source:
+    """Which article a span comes from, as a citation shows it."""
 
-    chunk_id: int
     article_id: str
     title: str
-    source: str
-    text: str
+    source: str = ""  # the file path, or the address the page was fetched from
+    url: str = ""  # a web address to open (empty for a file)
+    published: str | None = None  # ISO 8601
+    site: str = ""  # the host the site filter matches ("reuters.com"); empty for a file
+    page: int | None = None  # the page of a paged document (PDF), 1-based
+
+    @classmethod
+    def of(cls, article: ArticleMeta, page: int | None = None) -> "Source":
+        url = article.source if "://" in article.source else ""
+        return cls(article.id, article.title, article.source, url, article.published,
+                   article.host or host_of(url), page)
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """A character span [start, end) of a text: an article's, or a passage's."""
+
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class PassageRef:
+    """A passage that was read, as the answer reports it: `text == article text[span.start:span.end]`."""
+
+    chunk_id: int
+    source: Source
+    text: str
+    span: Offsets
     score: float
     rank: int
-    published: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,30 +129,21 @@ class Alternative:
     """Another candidate answer; `confidence` is the probability that it, instead, is exactly right."""
 
     text: str
-    article_id: str
-    article_title: str
-    source: str
-    start: int  # offsets in the article text
-    end: int
-    passage_start: int  # offsets in the passage of chunk `chunk_id`
-    passage_end: int
+    source: Source
+    span: Offsets  # in the article text
+    in_passage: Offsets  # in the passage of chunk `chunk_id`
     reader_score: float
     null_score: float
     chunk_id: int
     confidence: float
-    published: str | None = None
 
 
 @dataclass(frozen=True)
 class Citation:
-    """One article that gives an answer: where in it, when it was published, and how sure the reader is."""
+    """One article that gives an answer: where in it, and how sure the reader is."""
 
-    article_id: str
-    title: str
-    source: str
-    published: str | None
-    start: int  # offsets of the answer in the article text
-    end: int
+    source: Source
+    span: Offsets  # of the answer in the article text
     chunk_id: int
     confidence: float
 
@@ -130,10 +157,6 @@ class ArticleAnswer:
     published: str | None  # the newest of its articles'
     articles: tuple[Citation, ...]  # newest first
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ArticleAnswer":
-        return cls(**{**data, "articles": tuple(Citation(**c) for c in data.get("articles", ()))})
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -143,24 +166,17 @@ class Answer:
     text: str
     found: bool
     confidence: float
-    article_id: str = ""
-    article_title: str = ""
-    source: str = ""
-    published: str | None = None
-    start: int = -1  # offsets in the article text
-    end: int = -1
+    source: Source | None = None  # the article answering (None when not found)
+    span: Offsets | None = None  # the answer in the article text
     passage: str = ""
-    passage_start: int = -1  # offsets of the answer inside `passage`
-    passage_end: int = -1
+    in_passage: Offsets | None = None  # the answer inside `passage`
     retrieval_score: float = 0.0
     reader_score: float = 0.0
     null_score: float = 0.0
     alternatives: tuple[Alternative, ...] = ()  # by confidence, highest first
     passages: tuple[PassageRef, ...] = ()  # the passages read, best first
-    query: str = ""  # the query actually used for retrieval (differs for follow-ups)
+    query: Query | None = None  # what was asked: k, the query retrieval used (follow-ups), the filter
     other_articles: tuple[ArticleAnswer, ...] = ()  # what other articles answer, newest first
-    since: str | None = None  # the date filter retrieval applied (published days, inclusive)
-    until: str | None = None
     undated_excluded: int = 0  # articles without a date that the date filter left out
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -170,21 +186,45 @@ class Answer:
         return self.reader_score - self.null_score
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["alternatives"] = list(data["alternatives"])
-        data["passages"] = list(data["passages"])
-        data["other_articles"] = [{**o, "articles": list(o["articles"])} for o in data["other_articles"]]
-        return data
+        data = {"schema": SCHEMA, **asdict(self)}
+        data["query"] = self.query.to_dict() if self.query else None
+        return json.loads(json.dumps(data))  # tuples as lists, as the JSON has them
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, **kwargs)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Answer":
-        return cls(**{**data, "alternatives": tuple(Alternative(**a) for a in data.get("alternatives", ())),
-                      "passages": tuple(PassageRef(**p) for p in data.get("passages", ())),
-                      "other_articles": tuple(ArticleAnswer.from_dict(o) for o in data.get("other_articles", ()))})
+        """Today's shape, or the flat one of schema 1 (no "schema" key)."""
+        if "schema" not in data:
+            from .schema_v1 import upgrade
+
+            data = upgrade(data)
+        data = {k: v for k, v in data.items() if k != "schema"}
+        query = data.pop("query", None)
+        return dataclasses.replace(build(cls, data), query=Query.from_dict(query) if query else None)
 
     @classmethod
     def from_json(cls, text: str) -> "Answer":
         return cls.from_dict(json.loads(text))
+
+
+def build(cls, data):
+    """A record from its `asdict` form, nested records and tuples included (by the field types)."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            values[f.name] = _value(hints[f.name], data[f.name])
+    return cls(**values)
+
+
+def _value(kind, value):
+    if value is None:
+        return None
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) is tuple:
+        return tuple(_value(args[0], v) for v in value)
+    if len(args) == 1 and typing.get_origin(kind) is not dict:  # X | None
+        return _value(args[0], value)
+    return build(kind, value) if dataclasses.is_dataclass(kind) else value

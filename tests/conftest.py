@@ -17,7 +17,7 @@ SEED_ID = "000_3dd2ae40c6c0741b.txt"
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory) -> Path:
     index = tmp_path_factory.mktemp("seed") / "index"
-    Assistant(index_dir=index).rebuild(load_paths([SEEDS], SEEDS, Config().max_file_bytes).articles)
+    Assistant(index_dir=index).library.rebuild(load_paths([SEEDS], SEEDS, Config().max_file_bytes).articles)
     return index
 
 

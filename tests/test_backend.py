@@ -9,15 +9,20 @@ from helpers import free_port
 
 from qa import Config
 from qa.surfaces.backend import BackendError, RemoteAssistant
-from qa.surfaces.chat import ask
-from qa.answering.pipeline import IndexEmpty, QuestionError
-from qa.schema import Answer, ArticleAnswer, Citation
+from qa.index.library import Library
+from qa.surfaces.chat import turn_of
+from qa.index.store import IndexEmpty
+from qa.query import QuestionError
+from qa.query import Filter, Query
+from qa.schema import Answer, ArticleAnswer, Citation, Offsets, Source
 from qa.index.store import IndexProblem
 
-ANSWER = Answer(question="Where?", text="Bakhmut", found=True, confidence=0.84, article_id="a.txt",
-                article_title="A", source="a.txt", start=3, end=10, passage="Up Bakhmut way", passage_start=3,
-                passage_end=10, since="2026-11-01", other_articles=(ArticleAnswer("Soledar", 0.7, "2026-11-03", (
-                    Citation("b.html", "B", "https://b.example/b", "2026-11-03", 5, 12, 7, 0.7),)),))
+ASKED = Query("Where?", 4, "Where now?", Filter.of("2026-11-01", None, "b.example"))
+ANSWER = Answer(question="Where?", text="Bakhmut", found=True, confidence=0.84, source=Source("a.txt", "A", "a.txt"),
+                span=Offsets(3, 10), passage="Up Bakhmut way", in_passage=Offsets(3, 10), query=ASKED,
+                other_articles=(ArticleAnswer("Soledar", 0.7, "2026-11-03", (
+                    Citation(Source("b.html", "B", "https://b.example/b", "https://b.example/b", "2026-11-03",
+                                    "b.example"), Offsets(5, 12), 7, 0.7),)),))
 
 
 @pytest.fixture
@@ -51,10 +56,19 @@ def stand_in():
 def test_answers_come_back_as_typed_answers(stand_in, tmp_path):
     url, state = stand_in
     remote = RemoteAssistant(url, Config().with_(index_dir=tmp_path / "index"))
-    answer = remote.answer("Where?", k=4, query="Where now?", since="2026-11-01")
+    answer = remote.answer("Where?", k=4, query="Where now?", since="2026-11-01", site="https://www.b.example/x")
     assert answer == ANSWER and isinstance(answer.other_articles[0].articles[0], Citation)  # typed, not dicts
-    assert state["sent"][-1] == ("POST", "/answer", {"question": "Where?", "k": 4, "query": "Where now?",
-                                                     "since": "2026-11-01", "until": None})
+    assert answer.query == ASKED  # the query as the surface built it, echoed back
+    assert state["sent"][-1] == ("POST", "/answer", {"question": "Where?", "k": 4, "context": "Where now?",
+                                                     "since": "2026-11-01", "until": None, "sites": ["b.example"]})
+
+
+def test_the_remote_assistant_has_no_models_and_writes_no_index():
+    """It answers through the service only; the chat keeps the index folder with a `Library`."""
+    from qa.answering.protocol import Answering
+
+    assert issubclass(RemoteAssistant, Answering)
+    assert not any(hasattr(RemoteAssistant, name) for name in ("add", "remove", "library", "reader", "embedder"))
 
 
 @pytest.mark.parametrize("kind,error", [("question", QuestionError), ("empty", IndexEmpty), ("index", IndexProblem)])
@@ -73,5 +87,5 @@ def test_an_unreachable_or_failing_service_is_one_clear_chat_line(stand_in, tmp_
     gone = RemoteAssistant(f"http://127.0.0.1:{free_port()}", Config().with_(index_dir=tmp_path / "index"))
     with pytest.raises(BackendError, match="cannot be reached"):
         gone.warm_up()
-    reply, turn = ask(gone, "Where did the Wagner group advance?", [])
+    reply, turn = turn_of(gone, Library(gone.config), "Where did the Wagner group advance?", [])
     assert reply.startswith("⚠️ the answering service at http://127.0.0.1:") and turn is None

@@ -3,9 +3,10 @@ import re
 
 import pytest
 
-from qa.surfaces.chat import (NO_ARTICLES, Turn, add_pasted, add_uploads, article_rows, ask, escape, follow_up_candidate,
-                     format_reply, safe_filename, substitute)
-from qa.schema import Alternative, Answer, PassageRef
+from qa.schema import Alternative, Answer, Offsets, PassageRef, Source
+from qa.surfaces.chat import NO_ARTICLES, add_pasted, add_uploads, article_rows, safe_filename, turn_of
+from qa.surfaces.followups import Turn, follow_up_candidate, substitute
+from qa.surfaces.replies import escape, format_reply
 
 integration = pytest.mark.integration
 
@@ -30,10 +31,11 @@ def test_escape_is_done_once_and_stays_readable():
 
 def _answer(**kw):
     evil = "Evil <img src=x onerror=alert(1)> text with <script>steal()</script> inside."
-    base = dict(question="q", text="<script>steal()</script>", found=True, confidence=0.9, article_id="a<b>",
-                article_title="<b>Title</b>", source="javascript:alert(1)", passage=evil,
-                passage_start=evil.index("<script>"), passage_end=evil.index(" inside"),
-                alternatives=(Alternative("<i>x</i>", "a", "<u>t</u>", "", 0, 1, 0, 1, 1.0, 0.0, 1, 0.1),),
+    base = dict(question="q", text="<script>steal()</script>", found=True, confidence=0.9,
+                source=Source("a<b>", "<b>Title</b>", "javascript:alert(1)", "javascript:alert(1)"), passage=evil,
+                in_passage=Offsets(evil.index("<script>"), evil.index(" inside")),
+                alternatives=(Alternative("<i>x</i>", Source("a", "<u>t</u>"), Offsets(0, 1), Offsets(0, 1), 1.0, 0.0,
+                                          1, 0.1),),
                 timings_ms={"total": 12})
     return Answer(**{**base, **kw})
 
@@ -48,8 +50,8 @@ def test_reply_escapes_untrusted_article_text():
 
 def test_reply_keeps_apostrophes_readable():
     passage = "Stoltenberg said: 'We're ready' & *waiting* for O'Brien_s team."
-    ans = _answer(text="O'Brien_s team", passage=passage, passage_start=passage.index("O'Brien"),
-                  passage_end=len(passage) - 1, article_title="NATO's chief", source="")
+    ans = _answer(text="O'Brien_s team", passage=passage, in_passage=Offsets(passage.index("O'Brien"), len(passage) - 1),
+                  source=Source("a", "NATO's chief"))
     html = format_reply(ans)
     assert "'We're ready'" in html and "NATO's chief" in html and "<mark>O'Brien\\_s team</mark>" in html
     assert "&#x27;" not in html and "&#39;" not in html and "&#35;" not in html
@@ -57,7 +59,8 @@ def test_reply_keeps_apostrophes_readable():
 
 def test_reply_for_no_answer_shows_closest_passages():
     ans = Answer(question="q", text="", found=False, confidence=0.8,
-                 passages=(PassageRef(1, "a", "T", "https://example.com/a", "Close text.", 0, 11, 0.5, 1),))
+                 passages=(PassageRef(1, Source("a", "T", "https://example.com/a", "https://example.com/a"), "Close text.",
+                                      Offsets(0, 11), 0.5, 1),))
     html = format_reply(ans)
     assert "don't contain the answer" in html and "Close text" in html
     assert 'href="https://example.com/a"' in html
@@ -103,9 +106,9 @@ def test_follow_up_candidate_borrows_the_previous_turn():
 
 @integration
 def test_two_turn_conversation_on_the_seed(assistant):
-    reply, turn = ask(assistant, "Who is the NATO chief?", [])
+    reply, turn = turn_of(assistant, assistant.library, "Who is the NATO chief?", [])
     assert "Stoltenberg" in turn.answer
-    reply2, turn2 = ask(assistant, "What did he say about Putin?", [turn])
+    reply2, turn2 = turn_of(assistant, assistant.library, "What did he say about Putin?", [turn])
     assert "Follow-up" in reply2 and turn2.resolved == "What did Jens Stoltenberg say about Putin?"
     assert "preparing" in turn2.answer.lower() or "peace" in turn2.answer.lower() or "war" in turn2.answer.lower()
     assert "Read the whole article" in reply2 and "Ukraine" in reply2.split("Read the whole article")[1]
@@ -113,16 +116,16 @@ def test_two_turn_conversation_on_the_seed(assistant):
 
 @integration
 def test_bad_question_is_a_message_not_an_exception(assistant):
-    reply, turn = ask(assistant, "   ", [])
+    reply, turn = turn_of(assistant, assistant.library, "   ", [])
     assert turn is None and "empty" in reply
 
 
 @integration
 def test_empty_index_says_no_articles_yet(fresh):
-    fresh.rebuild([])
-    reply, turn = ask(fresh, "Who is the NATO chief?", [])
+    fresh.library.rebuild([])
+    reply, turn = turn_of(fresh, fresh.library, "Who is the NATO chief?", [])
     assert reply == NO_ARTICLES and turn is None
-    assert article_rows(fresh) == []
+    assert article_rows(fresh.library) == []
 
 
 def test_safe_filename_cannot_escape():
@@ -153,19 +156,19 @@ def test_upload_and_paste_handlers(fresh, tmp_path):
     (uploads / "big.txt").write_text("x" * 100)
     folder = tmp_path / "articles"
     fresh.config = fresh.config.with_(max_file_bytes=80, articles_dir=folder)
-    report, result = add_uploads(fresh, [str(uploads / "harbour.txt"), str(uploads / "evil.exe"),
+    report, result = add_uploads(fresh.library, [str(uploads / "harbour.txt"), str(uploads / "evil.exe"),
                                          str(uploads / "big.txt")], folder)
     assert report.added == ["harbour.txt"]
     assert any("evil.exe: unsupported" in e for e in result.errors)
     assert any("big.txt" in e and "limit" in e for e in result.errors)
     assert sorted(p.name for p in folder.iterdir()) == ["harbour.txt"]
     assert str(tmp_path) not in " ".join(result.errors)  # no server paths in messages
-    report, _ = add_pasted(fresh, "Bridge story", "The bridge opened in 1995.", folder)
+    report, _ = add_pasted(fresh.library, "Bridge story", "The bridge opened in 1995.", folder)
     assert report.added == ["Bridge story.md"]
-    rows = article_rows(fresh)
+    rows = article_rows(fresh.library)
     assert [r[0] for r in rows] == ["Harbour news", "Bridge story"]
     assert fresh.answer("When did the bridge open?").text == "1995"
-    report, result = add_pasted(fresh, "Empty", "   ", folder)
+    report, result = add_pasted(fresh.library, "Empty", "   ", folder)
     assert report is None and "paste" in result.errors[0]
 
 
@@ -177,15 +180,15 @@ def test_re_upload_is_an_update_and_rejected_uploads_leave_nothing(fresh, tmp_pa
     first.mkdir(), second.mkdir()
     (first / "ferry.txt").write_text("Ferry news\nThe ferry to Skye leaves at noon every day.")
     (second / "ferry.txt").write_text("Ferry news\nThe ferry to Skye now leaves at three every day.")
-    assert add_uploads(fresh, [str(first / "ferry.txt")], folder)[0].added == ["ferry.txt"]
-    report, _ = add_uploads(fresh, [str(second / "ferry.txt")], folder)
+    assert add_uploads(fresh.library, [str(first / "ferry.txt")], folder)[0].added == ["ferry.txt"]
+    report, _ = add_uploads(fresh.library, [str(second / "ferry.txt")], folder)
     assert report.updated == ["ferry.txt"] and not report.added
     assert sorted(p.name for p in folder.iterdir()) == ["ferry.txt"]
-    assert [r[1] for r in article_rows(fresh)] == ["ferry.txt"]
+    assert [r[1] for r in article_rows(fresh.library)] == ["ferry.txt"]
     assert "three" in fresh.answer("When does the ferry to Skye leave?").text
     (tmp_path / "game.txt").write_bytes(b"MZ\x90\x00\x03\x00\x00\x00" * 50)  # a renamed .exe
     (tmp_path / "bad.html").write_bytes(b"<html><body><nav><a href='/'>Home</a></nav></body></html>")
-    report, result = add_uploads(fresh, [str(tmp_path / "game.txt"), str(tmp_path / "bad.html")], folder)
+    report, result = add_uploads(fresh.library, [str(tmp_path / "game.txt"), str(tmp_path / "bad.html")], folder)
     assert report is None and len(result.errors) == 2
     assert sorted(p.name for p in folder.iterdir()) == ["ferry.txt"]  # nothing rejected stays behind
 
@@ -198,28 +201,28 @@ def test_api_payload_is_json(assistant):
 
 
 def test_real_bugs_are_not_turned_into_user_messages(fresh, monkeypatch):
-    fresh.rebuild([])
+    fresh.library.rebuild([])
 
     def broken(*args, **kwargs):
         raise ValueError("a bug, not a user error")
 
     monkeypatch.setattr(fresh, "answer", broken)
     with pytest.raises(ValueError, match="a bug"):
-        ask(fresh, "Who is the NATO chief?", [])
+        turn_of(fresh, fresh.library, "Who is the NATO chief?", [])
 
 
 def test_article_rows_surface_a_damaged_index(fresh):
     from qa.index.store import IndexCorrupt
 
-    assert article_rows(fresh) == []  # no index yet: nothing to list
+    assert article_rows(fresh.library) == []  # no index yet: nothing to list
     fresh.config.index_dir.mkdir(parents=True)
     (fresh.config.index_dir / "MANIFEST").write_text("{ damaged")
     with pytest.raises(IndexCorrupt):
-        article_rows(fresh)
+        article_rows(fresh.library)
 
 
 def test_the_context_of_a_follow_up_never_counts_toward_the_question_limit():
-    from qa.surfaces.chat import follow_up_candidate
+    from qa.surfaces.followups import follow_up_candidate
 
     long_turn = Turn("Considering " + "what the ministers said " * 38 + "who urged members to ramp up production?",
                      "Jens Stoltenberg")
@@ -243,23 +246,23 @@ def test_removing_what_the_chat_saved_removes_its_file(fresh, tmp_path):
     folder.mkdir()
     (folder / "mine.txt").write_text("My notes\nThe lighthouse on Gull Point was painted red in May.")
     fresh.config = fresh.config.with_(articles_dir=folder)
-    fresh.add(fresh.load([folder]).articles)
+    fresh.library.add(fresh.library.load([folder]).articles)
     uploads = tmp_path / "in"
     uploads.mkdir()
     (uploads / "harbour.txt").write_text("Harbour news\nThe ferry to Skye leaves at noon every day.")
-    report, _ = add_uploads(fresh, [str(uploads / "harbour.txt")], folder / UPLOADS)
+    report, _ = add_uploads(fresh.library, [str(uploads / "harbour.txt")], folder / UPLOADS)
     assert report.added == ["uploads/harbour.txt"]  # named as a rebuild of the articles folder names it
     page = make_article("The bridge over the Tay reopens on Monday.", id="https://news.example/tay",
                         source="https://news.example/tay", title="Tay bridge")
     [saved] = web.save([page], folder)
-    fresh.add([page])
+    fresh.library.add([page])
 
-    message = remove_article(fresh, "uploads/harbour.txt", folder)
+    message = remove_article(fresh.library, "uploads/harbour.txt", folder)
     assert "1 removed" in message and "Deleted the saved file uploads/harbour.txt" in message
     assert not (folder / UPLOADS / "harbour.txt").exists()
-    message = remove_article(fresh, "https://news.example/tay", folder)
+    message = remove_article(fresh.library, "https://news.example/tay", folder)
     assert "Deleted the saved file web/news.example/" in message and not saved.exists()
-    message = remove_article(fresh, "mine.txt", folder)
+    message = remove_article(fresh.library, "mine.txt", folder)
     assert "Its file stays in the articles folder" in message and (folder / "mine.txt").exists()
-    report = fresh.rebuild(fresh.load([folder]).articles)  # "Rebuild index" brings back only the user's own file
-    assert report.articles == 1 and [a.id for a in fresh.articles()] == ["mine.txt"]
+    report = fresh.library.rebuild(fresh.library.load([folder]).articles)  # "Rebuild index" brings back only the user's own file
+    assert report.articles == 1 and [a.id for a in fresh.library.articles()] == ["mine.txt"]

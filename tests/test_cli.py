@@ -101,11 +101,11 @@ def test_old_index_ids_are_migrated_by_the_next_write(tmp_path, capsys):
     path.write_text("Town budget\nThe town budget for 2023 was 12 million euros.")
     old = make_article(path.read_text(), id="budget.txt", source=str(path))  # as the first version named it
     assistant = Assistant(Config().with_(index_dir=index, articles_dir=tmp_path / "articles"))
-    assistant.rebuild([old])
+    assistant.library.rebuild([old])
     manifest = index / "MANIFEST"
     manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "id_scheme": 1}))
-    assistant.add([make_article("Other. The ferry left at noon.", id="other")])
-    ids = sorted(a.id for a in assistant.articles())
+    assistant.library.add([make_article("Other. The ferry left at noon.", id="other")])
+    ids = sorted(a.id for a in assistant.library.articles())
     assert ids == [path.resolve().as_posix(), "other"]
     code, out, _ = run(capsys, "add", path, "--index", index, "--articles", tmp_path / "articles")
     assert "1 unchanged" in out  # the same file is now recognised, not indexed twice

@@ -68,7 +68,7 @@ def test_a_cluster_build_equals_a_local_build_and_uses_both_nodes(ray_cluster, c
     # float32 embeddings: dynamic int8 quantizes activations per batch, so int8 vectors depend (slightly) on
     # which texts share a batch, and the two builds batch differently.
     here = Assistant(Config().with_(index_dir=local, articles_dir=corpus, embedding_backend="torch"))
-    here.rebuild(here.load([corpus]).articles)
+    here.library.rebuild(here.library.load([corpus]).articles)
     done = qa(ray_cluster, "--articles", corpus, "--index", remote, "--embedding-backend", "torch", "build", corpus,
               "--ray", ray_cluster.address, "--actors", 2)
     assert done.returncode == 0, done.stderr
@@ -103,7 +103,7 @@ def test_a_bad_address_is_one_clear_line(tmp_path, ray_cluster):
 
 def test_losing_a_worker_node_mid_build_finishes_or_leaves_the_index_unchanged(ray_cluster, corpus, tmp_path):
     index = tmp_path / "index"
-    Assistant(index_dir=index).rebuild(load_paths([SEEDS], SEEDS, Config().max_file_bytes).articles)
+    Assistant(index_dir=index).library.rebuild(load_paths([SEEDS], SEEDS, Config().max_file_bytes).articles)
     before = contents(index)
     doomed = ray_cluster.add_worker()
     env = {**os.environ, **ray_cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}

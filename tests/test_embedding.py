@@ -38,7 +38,7 @@ def test_the_index_records_its_backends_mixes_interchangeable_ones_and_refuses_o
                                                                                        monkeypatch):
     config = Config().with_(index_dir=tmp_path / "index", articles_dir=SEEDS, embedding_backend="onnx-int8")
     built = Assistant(config)
-    built.add(built.load([SEEDS / SEED_ID]).articles)
+    built.library.add(built.library.load([SEEDS / SEED_ID]).articles)
     assert built.snapshot().manifest.embedding_backends == ("onnx-int8",)
     question = "Which city has the Wagner group made advances near?"
     assert built.answer(question).text == "Bakhmut"
@@ -47,7 +47,7 @@ def test_the_index_records_its_backends_mixes_interchangeable_ones_and_refuses_o
     torch = Assistant(config.with_(embedding_backend="torch"))
     assert torch.answer(question).text == "Bakhmut"
     (tmp_path / "note.txt").write_text("Harbour news\nThe ferry to the Isle of Skye leaves from Mallaig at noon.\n")
-    torch.add(torch.load([tmp_path / "note.txt"]).articles)
+    torch.library.add(torch.library.load([tmp_path / "note.txt"]).articles)
     assert torch.snapshot().manifest.embedding_backends == ("onnx-int8", "torch")
     # A backend whose vectors would not mix is refused, for questions and for writes.
     monkeypatch.setitem(VECTOR_FAMILY, "onnx", "another-model-family")
@@ -55,7 +55,7 @@ def test_the_index_records_its_backends_mixes_interchangeable_ones_and_refuses_o
     with pytest.raises(IndexMismatch, match="'onnx-int8' embedding backend, which are not interchangeable with 'onnx'"):
         other.snapshot()
     with pytest.raises(IndexMismatch, match="not interchangeable"):
-        other.add(other.load([SEEDS / SEED_ID]).articles)
+        other.library.add(other.library.load([SEEDS / SEED_ID]).articles)
 
 
 def test_a_model_the_onnx_backend_cannot_pool_is_one_message(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from qa import Assistant, Config
-from qa.surfaces.chat import Turn, answer_in_context
+from qa.surfaces.followups import Turn, answer_in_context
 
 pytestmark = pytest.mark.integration
 DATA = ROOT / "tests" / "data" / "followups"
@@ -20,7 +20,7 @@ CASES = json.loads((DATA / "cases.json").read_text())
 @pytest.fixture(scope="module")
 def news(tmp_path_factory) -> Assistant:
     assistant = Assistant(Config().with_(index_dir=tmp_path_factory.mktemp("followups") / "index", articles_dir=ARTICLES))
-    assistant.rebuild(assistant.load([SEEDS, ARTICLES]).articles)
+    assistant.library.rebuild(assistant.library.load([SEEDS, ARTICLES]).articles)
     return assistant
 
 

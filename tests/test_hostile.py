@@ -16,7 +16,7 @@ from qa import Config
 from qa.ingest.articles import load_file, load_paths
 from qa.dates import DateError, DateRange, normalize_date
 from qa.errors import QAError
-from qa.answering.pipeline import QuestionError, date_range, validate_k
+from qa.query import Filter, QuestionError, validate_k
 from qa.ingest.web import FetchError, Fetcher, UrlPolicy, UrlRefused, is_url, load_urls
 
 LOOPBACK_ONLY = UrlPolicy(allowed=("127.0.0.1/32",))
@@ -75,7 +75,7 @@ def test_a_hostile_page_leaves_the_original_and_its_saved_copy_alone(site, tmp_p
     assert all(p.read_bytes() == before for p, before in saved.items())  # the original's copy is untouched
     from qa import Assistant
 
-    original = Assistant(config).indexed(site.url(LIGHTHOUSE))
+    original = Assistant(config).library.indexed(site.url(LIGHTHOUSE))
     assert KEEPER in original.text and "Bad Actor" not in original.text
 
 
@@ -90,11 +90,11 @@ def test_non_latin_uploads_are_three_articles_and_a_reupload_updates(fresh, tmp_
                        ("大阪.txt", "Osaka desk\nThe Osaka office opened on Tuesday with twelve staff."),
                        ("Новости.txt", "Moscow desk\nThe Moscow office closed on Friday after nine years.")):
         (uploads / name).write_text(text)
-        report, result = add_uploads(fresh, [str(uploads / name)], folder)
+        report, result = add_uploads(fresh.library, [str(uploads / name)], folder)
         assert report.added == [name] and result.errors == []
     assert sorted(p.name for p in folder.iterdir()) == sorted(["東京.txt", "大阪.txt", "Новости.txt"])
     (uploads / "東京.txt").write_text("Tokyo desk\nThe Tokyo office opened on Monday with fifty staff.")
-    report, _ = add_uploads(fresh, [str(uploads / "東京.txt")], folder)
+    report, _ = add_uploads(fresh.library, [str(uploads / "東京.txt")], folder)
     assert report.updated == ["東京.txt"] and report.articles == 3
 
 
@@ -105,14 +105,14 @@ def test_an_upload_cannot_take_the_id_of_another_article(fresh, tmp_path):
     folder, uploads = tmp_path / "articles", tmp_path / "uploads"
     uploads.mkdir()
     fresh.config = fresh.config.with_(articles_dir=folder)
-    fresh.add([make_article("The harbour master is Ines Vale.", id="https://news.example/harbour", title="Harbour",
+    fresh.library.add([make_article("The harbour master is Ines Vale.", id="https://news.example/harbour", title="Harbour",
                             source="https://news.example/harbour")])
     claim = {"id": "https://news.example/harbour", "url": "https://news.example/harbour", "title": "Harbour",
              "text": "The harbour master is Bad Actor."}
     (uploads / "claim.json").write_text(json.dumps(claim))
-    report, result = add_uploads(fresh, [str(uploads / "claim.json")], folder)
+    report, result = add_uploads(fresh.library, [str(uploads / "claim.json")], folder)
     assert report is None and "belongs to an article that did not come from this file" in result.errors[0]
-    assert "Ines Vale" in fresh.indexed("https://news.example/harbour").text
+    assert "Ines Vale" in fresh.library.indexed("https://news.example/harbour").text
     assert not (folder / "claim.json").exists()
 
 
@@ -225,7 +225,7 @@ def test_over_long_dates_are_refused_before_parsing(tmp_path):
         with pytest.raises(DateError, match="1,000,000 characters long"):
             call()
     with pytest.raises(QuestionError, match="since: unreadable date"):
-        date_range(huge, None)  # what answer(), the CLI, the chat and both HTTP APIs call
+        Filter.of(huge, None)  # what every surface builds its Query with
     front = tmp_path / "front.md"
     front.write_text(f"---\ntitle: Bridge\ndate: '{'9' * 10_000}'\n---\nThe council voted on Tuesday.\n")
     result = load_one(front)
@@ -252,7 +252,7 @@ def test_a_long_write_says_how_far_it_got(fresh, caplog, monkeypatch):
     monkeypatch.setattr(indexing, "PROGRESS_SECONDS", 0.0)
     text = "\n".join(f"Paragraph {n} says that the council met again and voted on the bridge." * 6 for n in range(40))
     caplog.set_level(logging.INFO, logger="qa.progress")
-    indexer = fresh.indexer()
+    indexer = fresh.library.indexer()
     encoded = indexing.LocalEncoder(indexer.embedder).run([make_article(text, id="long")], indexer.chunker, False)
     lines = [r.getMessage() for r in caplog.records if r.name == "qa.progress"]
     total = len(encoded.vectors)
@@ -280,7 +280,7 @@ def test_deeply_nested_json_is_one_line_and_the_other_files_are_read(tmp_path):
 def test_a_full_disk_is_one_line_and_the_index_is_unchanged(seed_index, tmp_path, monkeypatch, capsys, failure):
     import shutil
 
-    from qa.index import store
+    from qa.index import writing as store
     from qa.surfaces.cli import main
 
     index = tmp_path / "index"
@@ -340,8 +340,9 @@ def test_a_damaged_calibration_is_a_user_error_everywhere(tmp_path):
 
     from qa import Assistant
     from qa.answering.calibration import CalibrationError
-    from qa.surfaces.chat import ask
+    from qa.answering.protocol import Answering
     from qa.config import BUNDLED_READER
+    from qa.surfaces.chat import turn_of
 
     reader = tmp_path / "reader"
     shutil.copytree(BUNDLED_READER, reader)
@@ -351,13 +352,16 @@ def test_a_damaged_calibration_is_a_user_error_everywhere(tmp_path):
         assistant.calibration
     assert isinstance(err.value, QAError)  # what the CLI, the chat and the service catch
 
-    class Failing:
+    class Failing(Answering):
         config = Config()
 
-        def answer(self, *args, **kwargs):
+        def ask(self, query):
             raise err.value
 
-    reply, turn = ask(Failing(), "Who is the keeper?", [])
+        def warm_up(self):
+            pass
+
+    reply, turn = turn_of(Failing(), assistant.library, "Who is the keeper?", [])
     assert reply.startswith("⚠️") and "calibration.json" in reply and turn is None
 
 

@@ -82,7 +82,9 @@ def test_empty_index_says_run_build(fresh):
 
 
 def test_other_articles_merge_equal_answers_drop_weak_ones_and_list_newest_first(tmp_path):
-    """`_compose` alone (no model): each other article's own best span, past the threshold, merged by text."""
+    """`compose` alone (no model): each other article's own best span, past the threshold, merged by text."""
+    from qa.answering.composition import Composition, compose
+    from qa.query import Query
     from qa.schema import ArticleMeta, Chunk, Passage, Span
 
     assistant = Assistant(Config().with_(index_dir=tmp_path / "index"))
@@ -97,12 +99,14 @@ def test_other_articles_merge_equal_answers_drop_weak_ones_and_list_newest_first
 
     best = [span(1, "23", threshold + 9), span(2, "19", threshold + 5), span(3, "the 19", threshold + 6),
             span(4, "20", threshold - 1), span(5, "17", threshold + 1)]
-    answer = assistant._compose("How many?", "How many?", passages, best, best, None)
-    assert answer.text == "23" and answer.published == "2026-11-05"
+    query = Query("How many?", 5)
+    settings = Composition.of(assistant.config)
+    answer = compose(query, passages, best, best, assistant.calibration, settings)
+    assert answer.text == "23" and answer.source.published == "2026-11-05" and answer.query == query
     assert [o.text for o in answer.other_articles] == ["the 19", "17"]  # D is below the threshold; dated first
     merged = answer.other_articles[0]
-    assert [c.article_id for c in merged.articles] == ["c", "b"] and merged.published == "2026-11-04"
+    assert [c.source.article_id for c in merged.articles] == ["c", "b"] and merged.published == "2026-11-04"
     assert merged.confidence == max(c.confidence for c in merged.articles)
-    assert Assistant(assistant.config.with_(other_articles=1))._compose(
-        "How many?", "How many?", passages, best, best, None).other_articles == answer.other_articles[:1]
+    fewer = Composition.of(assistant.config.with_(other_articles=1))
+    assert compose(query, passages, best, best, assistant.calibration, fewer).other_articles == answer.other_articles[:1]
     assert Answer.from_json(answer.to_json()) == answer

@@ -35,7 +35,7 @@ def assert_consistent(index) -> Snapshot:
 @pytest.mark.parametrize("mode", ["build", "add", "remove", "compact"])
 def test_sigkill_while_writing_leaves_a_loadable_index(tmp_path, mode):
     index = tmp_path / "index"
-    Assistant(index_dir=index).rebuild(Assistant().load([SEEDS]).articles)
+    Assistant(index_dir=index).library.rebuild(Assistant().library.load([SEEDS]).articles)
     rng = random.Random(7)
     total_writes = 0
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
@@ -52,7 +52,7 @@ def test_sigkill_while_writing_leaves_a_loadable_index(tmp_path, mode):
     assert total_writes > 0  # the kills landed in a writer that was busy committing
     answer = Assistant(index_dir=index).answer(QUESTION)
     assert answer.text == "Bakhmut"
-    Assistant(index_dir=index).add([make_article("After the crash. Everything still works.", id="after")])
+    Assistant(index_dir=index).library.add([make_article("After the crash. Everything still works.", id="after")])
     assert not list(index.glob(".tmp-*"))  # the next write cleans up what a killed one left
     manifest = Snapshot.open(index).manifest
     assert {p.name for p in (index / "segments").iterdir()} == {s.name for s in manifest.segments}
@@ -71,17 +71,17 @@ def keep_doing(action, done, results: list, errors: list) -> threading.Thread:
 
 
 def test_readers_keep_answering_during_updates(fresh):
-    fresh.rebuild(fresh.load([SEEDS]).articles)
+    fresh.library.rebuild(fresh.library.load([SEEDS]).articles)
     errors, answers = [], []
     stop = threading.Event()
     threads = [keep_doing(lambda: fresh.answer(QUESTION).text, stop.is_set, answers, errors) for _ in range(3)]
     for t in threads:
         t.start()
     for i in range(6):
-        fresh.add([make_article(f"Filler {i}. The ferry left at {i} o'clock. " * 10, id=f"filler-{i}")])
+        fresh.library.add([make_article(f"Filler {i}. The ferry left at {i} o'clock. " * 10, id=f"filler-{i}")])
         if i % 2:
-            fresh.remove([f"filler-{i - 1}"])
-    fresh.rebuild(fresh.load([SEEDS]).articles)
+            fresh.library.remove([f"filler-{i - 1}"])
+    fresh.library.rebuild(fresh.library.load([SEEDS]).articles)
     stop.set()
     for t in threads:
         t.join()
@@ -93,14 +93,14 @@ def test_readers_keep_answering_during_updates(fresh):
 def test_answers_and_adds_at_once_never_collide(fresh):
     """4 threads answering while 2 threads add articles for about 20 s: the chunker's tokenizer is
     private, so questions (which switch truncation on the embedder's) never meet it ("Already borrowed")."""
-    fresh.rebuild(fresh.load([SEEDS]).articles)
+    fresh.library.rebuild(fresh.library.load([SEEDS]).articles)
     errors, answers, adds = [], [], []
     deadline = time.time() + 20
     stories = itertools.count()
 
     def add_one(n: int):
         i = next(stories)
-        return fresh.add([make_article(f"Writer {n}, story {i}. The harbour master counted {i} boats. " * 40,
+        return fresh.library.add([make_article(f"Writer {n}, story {i}. The harbour master counted {i} boats. " * 40,
                                        id=f"w{n}-{i % 3}")])
 
     done = lambda: time.time() > deadline  # noqa: E731
@@ -117,19 +117,19 @@ def test_answers_and_adds_at_once_never_collide(fresh):
 
 def test_readers_keep_answering_during_compaction(fresh):
     fresh.config = fresh.config.with_(compact_tombstone_ratio=0.99, max_small_segments=1000)
-    fresh.rebuild(fresh.load([SEEDS]).articles)
+    fresh.library.rebuild(fresh.library.load([SEEDS]).articles)
     for i in range(8):
-        fresh.add([make_article(f"Filler {i}. The ferry left at {i} o'clock. " * 30, id=f"filler-{i}")])
-    fresh.remove([f"filler-{i}" for i in range(0, 8, 2)])
+        fresh.library.add([make_article(f"Filler {i}. The ferry left at {i} o'clock. " * 30, id=f"filler-{i}")])
+    fresh.library.remove([f"filler-{i}" for i in range(0, 8, 2)])
     errors, answers, compactions = [], [], []
     stop = threading.Event()
     threads = [keep_doing(lambda: fresh.answer(QUESTION).text, stop.is_set, answers, errors) for _ in range(3)]
     for t in threads:
         t.start()
     for i in range(3):
-        compactions.append(fresh.indexer().compact(full=True))
-        fresh.add([make_article(f"More {i}. The tide rose {i} metres. " * 30, id=f"more-{i}")])
-        fresh.remove([f"more-{i}"])
+        compactions.append(fresh.library.indexer().compact(full=True))
+        fresh.library.add([make_article(f"More {i}. The tide rose {i} metres. " * 30, id=f"more-{i}")])
+        fresh.library.remove([f"more-{i}"])
     stop.set()
     for t in threads:
         t.join()

@@ -14,7 +14,9 @@ from qa.index.compaction import CompactionPolicy, compact
 from qa.index.manifest import Manifest, read_manifest
 from qa.schema import Chunk
 from qa.ingest.articles import make_article
-from qa.index.store import Snapshot, Transaction, clean_up, write_lock
+from qa.index.ann import SearchSettings
+from qa.index.store import Snapshot
+from qa.index.writing import Transaction, clean_up, write_lock
 
 DIM = 16
 WORDS = "harbour ferry bridge council budget tram river mayor station pier storm school".split()
@@ -57,7 +59,7 @@ class Reference:
             txn.commit(np.array(vectors, dtype=np.float32).reshape(-1, DIM), self.seal_size, sq8=False)
 
     def check(self, queries: int = 6) -> None:
-        snap = Snapshot.open(self.index_dir, nprobe=1_000_000)  # every cell: IVF is exact too
+        snap = Snapshot.open(self.index_dir, SearchSettings(nprobe=1_000_000))  # every cell: IVF is exact too
         live = sorted(c for ids in self.live.values() for c in ids)
         assert snap.counts() == {"vectors": len(live), "metadata": len(live), "lexical": len(live),
                                  "manifest": len(live)}
@@ -114,12 +116,12 @@ def test_random_writes_and_compactions_match_a_brute_force_reference(tmp_path, s
 def test_a_narrow_filter_costs_its_size_not_the_segments(tmp_path, monkeypatch):
     """Two allowed ids in a 300-vector IVF segment: no search asks the segment for more than two
     candidates (it used to over-fetch 2, 8, 32 … up to the segment's size, every cell each time)."""
-    from qa.index.ann import IvfIndex
+    from qa.index.ann.ivf import IvfIndex
 
     random.seed(5)
     ref = Reference(tmp_path / "index", seal_size=100)
     ref.write({f"a{i}": 6 for i in range(50)}, [])
-    snap = Snapshot.open(ref.index_dir, nprobe=1_000_000)
+    snap = Snapshot.open(ref.index_dir, SearchSettings(nprobe=1_000_000))
     assert any(isinstance(seg, IvfIndex) for _, seg in snap.segments)
     asked = []
     real = IvfIndex.search

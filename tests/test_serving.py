@@ -32,7 +32,7 @@ def service(ray_cluster, tmp_path_factory):
     for seed in SEEDS.iterdir():
         (articles / seed.name).write_bytes(seed.read_bytes())
     config = Config().with_(index_dir=index, articles_dir=articles)
-    Assistant(config).rebuild(load_paths([articles], articles, config.max_file_bytes).articles)
+    Assistant(config).library.rebuild(load_paths([articles], articles, config.max_file_bytes).articles)
     port = free_port()
     log = root / "serve.log"
     env = {**os.environ, **ray_cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}

@@ -23,23 +23,23 @@ def counts(index_dir):
 def test_add_update_remove_semantics(fresh):
     a = make_article("Alpha news. The mayor of Springfield is Joe Quimby.", id="a")
     b = make_article("Beta news. The river is called the Blue River.", id="b")
-    report = fresh.add([a, b])
+    report = fresh.library.add([a, b])
     assert sorted(report.added) == ["a", "b"] and report.chunks_embedded >= 2
     n_articles, n_chunks = counts(fresh.config.index_dir)
     assert n_articles == 2
     version = read_manifest(fresh.config.index_dir).version
 
-    same = fresh.add([a])
+    same = fresh.library.add([a])
     assert same.unchanged == ["a"] and same.chunks_embedded == 0
     assert read_manifest(fresh.config.index_dir).version == version  # a no-op writes nothing
 
     changed = make_article("Alpha news, revised. The mayor of Springfield is now Lisa Simpson.", id="a")
-    report = fresh.add([changed])
+    report = fresh.library.add([changed])
     assert report.updated == ["a"] and report.chunks_embedded == 1  # only the changed article is embedded
     assert counts(fresh.config.index_dir) == (2, n_chunks)
     assert "Lisa Simpson" in fresh.snapshot().article("a").text
 
-    report = fresh.remove(["b", "nope"])
+    report = fresh.library.remove(["b", "nope"])
     assert report.removed == ["b"] and "nope" in report.errors[0]
     assert counts(fresh.config.index_dir)[0] == 1
     assert [p.article.id for p in fresh.search("river", 5)] == ["a"]
@@ -47,11 +47,11 @@ def test_add_update_remove_semantics(fresh):
 
 def test_an_add_rewrites_nothing_committed(fresh):
     fresh.config = fresh.config.with_(compact_tombstone_ratio=0.9)  # no automatic compaction here
-    fresh.add([make_article("First story. The harbour opened.", id="one")])
+    fresh.library.add([make_article("First story. The harbour opened.", id="one")])
     index = fresh.config.index_dir
     before = {p: p.stat().st_mtime_ns for p in (index / "segments").rglob("*") if p.is_file()}
-    fresh.add([make_article("Second story. The bridge closed.", id="two")])
-    fresh.remove(["one"])
+    fresh.library.add([make_article("Second story. The bridge closed.", id="two")])
+    fresh.library.remove(["one"])
     after = {p: p.stat().st_mtime_ns for p in (index / "segments").rglob("*") if p.is_file()}
     assert all(after.get(p) == t for p, t in before.items())  # old segments untouched
     manifest = read_manifest(index)
@@ -59,34 +59,34 @@ def test_an_add_rewrites_nothing_committed(fresh):
 
 
 def test_passages_carry_metadata_and_their_own_text(fresh):
-    fresh.add([make_article("Harbour news. The ferry to Skye leaves Mallaig at noon.", id="h", source="h.txt")])
+    fresh.library.add([make_article("Harbour news. The ferry to Skye leaves Mallaig at noon.", id="h", source="h.txt")])
     [passage] = fresh.search("ferry Mallaig", 1)
     assert isinstance(passage.article, ArticleMeta) and passage.article.id == "h"
     assert passage.chunk.text == fresh.snapshot().article("h").text[passage.chunk.start:passage.chunk.end]
 
 
 def test_manifest_records_settings_and_mismatch_is_refused(fresh):
-    fresh.add([make_article("Some text here.", id="x")])
+    fresh.library.add([make_article("Some text here.", id="x")])
     path = fresh.config.index_dir / "MANIFEST"
     manifest = json.loads(path.read_text())
     assert manifest["dimension"] == 384 and manifest["chunk_tokens"] == fresh.config.chunk_tokens
     assert manifest["embedding_model"].endswith("model") and manifest["format_version"] == 2
     with pytest.raises(IndexMismatch, match="chunks of 128 tokens.*qa build"):
-        Assistant(fresh.config.with_(chunk_tokens=64)).add([make_article("Other size.", id="z")])
+        Assistant(fresh.config.with_(chunk_tokens=64)).library.add([make_article("Other size.", id="z")])
     manifest["embedding_model"] = "other/model"
     manifest["dimension"] = 768
     path.write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatch, match="qa build"):
         Assistant(index_dir=fresh.config.index_dir).snapshot()
     with pytest.raises(IndexMismatch, match="768"):
-        fresh.add([make_article("More.", id="y")])
+        fresh.library.add([make_article("More.", id="y")])
 
 
 def test_missing_and_corrupt_indexes_say_what_to_run(tmp_path):
     with pytest.raises(IndexMissing, match="qa build"):
         Snapshot.open(tmp_path / "none")
     a = Assistant(Config().with_(index_dir=tmp_path / "idx"))
-    a.add([make_article("Text to index. More text.", id="x")])
+    a.library.add([make_article("Text to index. More text.", id="x")])
     [segment] = (tmp_path / "idx" / "segments").iterdir()
     data = (segment / "vectors.faiss").read_bytes()
     (segment / "vectors.faiss").write_bytes(data[: len(data) // 2])
@@ -98,20 +98,20 @@ def test_missing_and_corrupt_indexes_say_what_to_run(tmp_path):
 
 
 def test_interrupted_write_leaves_the_previous_manifest_and_is_cleaned_up(fresh, monkeypatch):
-    fresh.add([make_article("Stable text. It stays.", id="keep")])
+    fresh.library.add([make_article("Stable text. It stays.", id="keep")])
     before = read_manifest(fresh.config.index_dir)
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("qa.index.store.LexicalIndex.add", boom)
+    monkeypatch.setattr("qa.index.writing.LexicalIndex.add", boom)
     with pytest.raises(RuntimeError):
-        fresh.add([make_article("New text. Never lands.", id="new")])
+        fresh.library.add([make_article("New text. Never lands.", id="new")])
     assert read_manifest(fresh.config.index_dir) == before
     assert [a.id for a in Snapshot.open(fresh.config.index_dir).articles()] == ["keep"]
     assert len(list((fresh.config.index_dir / "segments").iterdir())) == 2  # the orphan is still there…
     monkeypatch.undo()
-    fresh.add([make_article("Later text. It lands.", id="later")])
+    fresh.library.add([make_article("Later text. It lands.", id="later")])
     index = fresh.config.index_dir
     assert len(list((index / "segments").iterdir())) == 2  # …until the next writer removes it
     assert counts(index) == (2, 2)
@@ -121,9 +121,9 @@ def test_interrupted_write_leaves_the_previous_manifest_and_is_cleaned_up(fresh,
 
 
 def test_no_pickle_in_index_files(fresh):
-    fresh.add([make_article("Pickle-free text. Really.", id="p")])
-    fresh.remove(["p"])
-    fresh.add([make_article("Another. Text.", id="q")])
+    fresh.library.add([make_article("Pickle-free text. Really.", id="p")])
+    fresh.library.remove(["p"])
+    fresh.library.add([make_article("Another. Text.", id="q")])
     for path in fresh.config.index_dir.rglob("*"):
         if path.is_file():
             assert not path.read_bytes().startswith(b"\x80"), path  # pickle protocol 2+ magic
@@ -134,7 +134,7 @@ def test_no_pickle_in_index_files(fresh):
 def test_same_id_twice_in_one_batch_keeps_the_last(fresh):
     first = make_article("Ferry news. The ferry leaves at noon.", id="ferry")
     second = make_article("Ferry news. The ferry now leaves at three.", id="ferry")
-    report = fresh.add([first, second])
+    report = fresh.library.add([first, second])
     assert report.added == ["ferry"] and "came twice" in report.warnings[0]
     assert "three" in fresh.snapshot().article("ferry").text
     assert counts(fresh.config.index_dir) == (1, 1)
@@ -146,12 +146,12 @@ def test_compaction_keeps_results_and_removes_deleted_data(fresh):
     articles = [make_article(f"Story {i}. The harbour master counted {i * 7} boats near pier {i}.", id=f"s{i}")
                 for i in range(12)]
     for article in articles:
-        fresh.add([article])
-    fresh.remove([f"s{i}" for i in range(0, 12, 3)])
+        fresh.library.add([article])
+    fresh.library.remove([f"s{i}" for i in range(0, 12, 3)])
     index = fresh.config.index_dir
     query = "How many boats did the harbour master count near pier 7?"
     before = [(p.chunk_id, round(p.score, 6)) for p in fresh.search(query, 5)]
-    report = fresh.indexer().compact()
+    report = fresh.library.indexer().compact()
     assert report.vectors_dropped == 4 and report.segments_after == 1
     assert [(p.chunk_id, round(p.score, 6)) for p in fresh.search(query, 5)] == before
     manifest = read_manifest(index)
@@ -178,7 +178,7 @@ def write_format1_index(index, assistant, articles):
     gen.mkdir(parents=True)
     db = sqlite3.connect(gen / "meta.sqlite")
     db.executescript(OLD_SCHEMA)
-    chunker, ids, texts = assistant.indexer().chunker, [], []
+    chunker, ids, texts = assistant.library.indexer().chunker, [], []
     for article in articles:
         db.execute("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, 0)", (article.id, article.title, article.text,
                                                                          article.source, None, article.content_hash))
@@ -219,14 +219,14 @@ def test_a_write_never_waits_for_a_due_full_compaction_below_the_bound(fresh):
     from qa.surfaces.chat import compact_in_background
 
     fresh.config = fresh.config.with_(compact_tombstone_ratio=0.25, compact_tombstone_bound=0.5)
-    fresh.add([make_article(f"Story {i}. The council met about item number {i} on Tuesday.", id=f"s{i}")
+    fresh.library.add([make_article(f"Story {i}. The council met about item number {i} on Tuesday.", id=f"s{i}")
                for i in range(10)])
-    report = fresh.remove(["s0", "s1", "s2"])  # 30% deleted: due, not done here
+    report = fresh.library.remove(["s0", "s1", "s2"])  # 30% deleted: due, not done here
     manifest = read_manifest(fresh.config.index_dir)
     assert report.compaction_due and manifest.tombstones == 3
-    thread = compact_in_background(fresh, report)  # what the chat does after such a write
+    thread = compact_in_background(fresh.library, report)  # what the chat does after such a write
     thread.join(timeout=60)
     assert read_manifest(fresh.config.index_dir).tombstones == 0
-    report = fresh.remove(["s3", "s4", "s5", "s6", "s7", "s8"])  # 6 of 7 left deleted: past the bound
+    report = fresh.library.remove(["s3", "s4", "s5", "s6", "s7", "s8"])  # 6 of 7 left deleted: past the bound
     assert not report.compaction_due and read_manifest(fresh.config.index_dir).tombstones == 0
-    assert compact_in_background(fresh, report) is None
+    assert compact_in_background(fresh.library, report) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 from ..errors import QAError
 
 FILE = "calibration.json"
+log = logging.getLogger(__name__)
 
 
 class CalibrationError(QAError, ValueError):
@@ -95,3 +97,21 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[fl
         if np.abs(step).max() < 1e-8:
             break
     return float(a), float(b)
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Whose calibration: a reader folder and how it runs (`qa.runtime.models.shared` keys on it)."""
+
+    model: str
+    runtime: str
+
+    def build(self) -> Calibration:
+        return Calibration.load(self.model, self.runtime) or uncalibrated(self.model)
+
+
+def uncalibrated(reader_model: str) -> Calibration:
+    """A reader with no calibration.json: answer when a span beats [CLS]; confidence is a plain sigmoid."""
+    log.warning("the reader %s has no calibration.json; answering when a span beats [CLS] "
+                "(fit one with `qa train-reader`, or set null_margin_threshold in Config)", reader_model)
+    return Calibration(0.0, 1.0, 0.0, "none: uncalibrated defaults")

@@ -168,8 +168,9 @@ def evaluate(assistant, items: Iterable[QAItem], k: int | None = None, progress:
     rows = []
     for item in tqdm(items, disable=not progress, desc="questions", unit="q"):
         t0 = time.perf_counter()
-        passages = assistant.retriever.run(snapshot, item.question, depth)
-        answer = assistant.read(item.question, item.question, passages[:k])
+        query = assistant.query(item.question, k=k)
+        passages = assistant.retriever.run(snapshot, replace(query, k=depth))
+        answer = assistant.read(query, passages[:k])
         ms = (time.perf_counter() - t0) * 1000
         rows.append({"id": item.id, "question": item.question, "answers": item.answers,
                      "prediction": answer.text, "found": answer.found, "confidence": answer.confidence,

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import string
 from dataclasses import dataclass, replace
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import Runtime
 from ..schema import Passage, Span
 
 EDGE_PUNCT = ",;:!?\"'“”‘’«»()[]{}<>—–-…*"
@@ -43,40 +43,61 @@ class Reading:
     also: tuple[Passage, ...] = ()
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+@dataclass(frozen=True)
+class ReaderSettings:
+    """What makes one loaded reader (`qa.runtime.models.shared` keys on it)."""
+
+    model: str
+    max_length: int
+    stride: int
+    runtime: Runtime
+    threads: int | None = None
+
+    @classmethod
+    def of(cls, config) -> "ReaderSettings":
+        return cls(config.reader_model, config.reader_max_length, config.reader_stride,
+                   Runtime.of(config.reader_backend, "reader"), config.reader_threads or None)
+
+    def build(self) -> "Reader":
+        return Reader(self.model, self.max_length, self.stride, backend=self.runtime, threads=self.threads)
+
+
+class TorchSpanScorer:
+    """Start and end logits of each window from an `AutoModelForQuestionAnswering` in float32 torch."""
+
+    tensors = "pt"
+
+    def __init__(self, name_or_path: str, device: str = "cpu"):
+        import torch
+        from transformers import AutoModelForQuestionAnswering
+
+        self.torch, self.device = torch, device
+        self.model = AutoModelForQuestionAnswering.from_pretrained(
+            name_or_path, dtype=torch.float32, local_files_only=Path(name_or_path).exists()).to(device).eval()
+
+    def __call__(self, encoded) -> tuple[np.ndarray, np.ndarray]:
+        with self.torch.inference_mode():
+            out = self.model(**{k: v.to(self.device) for k, v in encoded.items()})
+        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
 
 
 class Reader:
-    """An `AutoModelForQuestionAnswering` checkpoint (local folder or hub name), run as float32 torch, or
-    on ONNX Runtime as float32 or with int8 weights (`qa.onnx_export`); the decoding is the same code."""
+    """An `AutoModelForQuestionAnswering` checkpoint (local folder or hub name) behind a span scorer: float32
+    torch, or ONNX Runtime as float32 or with int8 weights (`qa.runtime.onnx_model`); one decoding for all."""
 
-    def __init__(self, name_or_path: str, max_length: int, stride: int, device: str = "cpu", backend: str = "torch",
-                 threads: int | None = None):
-        import torch
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    def __init__(self, name_or_path: str, max_length: int, stride: int, device: str = "cpu",
+                 backend: str | Runtime = "torch", threads: int | None = None):
+        from transformers import AutoTokenizer
 
-        if backend not in BACKENDS:
-            raise ValueError(f"reader backend {backend!r}: use one of {', '.join(BACKENDS)}")
-        local = Path(name_or_path).exists()
-        self.torch = torch
-        self.backend = backend
-        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=local)
-        self.model = self.session = None
-        if backend == "torch":
-            self.model = AutoModelForQuestionAnswering.from_pretrained(
-                name_or_path, dtype=torch.float32, local_files_only=local).to(device).eval()
+        runtime = Runtime.of(backend, "reader")
+        self.backend = runtime.value
+        self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, local_files_only=Path(name_or_path).exists())
+        if runtime.onnx:
+            from ..runtime.onnx_model import OnnxSpanScorer
+
+            self.scorer = OnnxSpanScorer(name_or_path, runtime, threads)
         else:
-            from ..runtime.onnx_export import OnnxFileError, exported, session
-
-            try:
-                import onnxruntime  # noqa: F401
-            except ImportError as err:
-                raise OnnxFileError(f"the {backend} reader backend needs ONNX Runtime (reinstall the package's "
-                                    f"dependencies, or use the torch backend): {err}") from err
-            if not local:
-                raise OnnxFileError(f"the {backend} reader backend needs a reader folder on disk, not {name_or_path!r}")
-            self.session = session(exported(name_or_path, int8=backend == "onnx-int8"), threads or os.cpu_count() or 1)
-        self.device = device
+            self.scorer = TorchSpanScorer(name_or_path, device)
         self.max_length, self.stride = max_length, stride
 
     def run(self, question: str, passages: list[Passage], n_best: int, decoding: Decoding,
@@ -142,26 +163,16 @@ class Reader:
         enc = self.tokenizer([q for q, _ in pairs], [p.chunk.text for _, p in pairs],
                              truncation="only_second", max_length=self.max_length, stride=self.stride,
                              return_overflowing_tokens=True, return_offsets_mapping=True,
-                             padding="longest", return_tensors="pt")
-        offsets = enc.pop("offset_mapping").numpy()
-        owners = enc.pop("overflow_to_sample_mapping").numpy()
-        starts, ends = self.logits(enc)
+                             padding="longest", return_tensors=self.scorer.tensors)
+        offsets = np.asarray(enc.pop("offset_mapping"))
+        owners = np.asarray(enc.pop("overflow_to_sample_mapping"))
+        starts, ends = self.scorer(enc)
         out: list[list[Span]] = [[] for _ in pairs]
         for w in range(len(owners)):
             context = np.array([s == 1 for s in enc.sequence_ids(w)])
             out[owners[w]] += self._window_spans(pairs[owners[w]][1], starts[w], ends[w], context, offsets[w],
                                                  max_answer_tokens)
         return out
-
-    def logits(self, enc) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end logits of each window, from whichever backend runs the model."""
-        if self.session is not None:
-            feed = {name: enc[name].numpy().astype(np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
-            starts, ends = self.session.run(["start_logits", "end_logits"], feed)
-            return np.asarray(starts, np.float32), np.asarray(ends, np.float32)
-        with self.torch.inference_mode():
-            out = self.model(**{k: v.to(self.device) for k, v in enc.items()})
-        return out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
 
     @staticmethod
     def _window_spans(passage: Passage, start_logits, end_logits, context, offsets, max_answer_tokens: int) -> list[Span]:

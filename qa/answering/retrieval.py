@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import RetrievalMode
-from ..dates import DateRange
 from ..runtime.embedding import Embedder
 from ..schema import Passage
 from ..index.store import Snapshot
+from ..query import Query
 
 
 @dataclass
@@ -21,12 +21,11 @@ class Retriever:
     rrf_k: int
     pool: int  # candidates taken from each ranking before fusion
 
-    def run(self, snapshot: Snapshot, query: str, k: int, dates: DateRange | None = None) -> list[Passage]:
-        """The top-k passages; with `dates`, only of articles published in the range (filtered in the indexes)."""
-        if k <= 0:
-            raise ValueError(f"k must be a positive number of passages, got {k}")
-        allowed = None if dates is None else snapshot.chunk_ids_in(dates)
-        ranked = self.rank(snapshot, query, k, allowed)
+    def run(self, snapshot: Snapshot, query: Query) -> list[Passage]:
+        """The top `query.k` passages for `query.search`, of the articles its filter lets through (filtered
+        inside the indexes, so nothing else is scored)."""
+        allowed = None if query.filter.empty else snapshot.allowed(query.filter)
+        ranked = self.rank(snapshot, query.search, query.k, allowed)
         found = snapshot.chunks([cid for cid, _ in ranked])
         return [Passage(cid, *found[cid], score=score, rank=rank)
                 for rank, (cid, score) in enumerate(((c, s) for c, s in ranked if c in found), 1)]

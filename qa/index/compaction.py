@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .ann import DenseIndex, FlatIndex, load_segment
+from .ann import SMALL, DenseIndex, load_segment, new_segment
 from .lexical import LexicalIndex
 from .manifest import Manifest, SegmentInfo, read_manifest, write_manifest
-from .store import (LEXICAL, SEGMENTS, clean_up, compaction_lock, connect, forget_segments, load_tombstones,
-                    new_segment, publish_segment, write_array, write_lock, write_segment)
+from .store import LEXICAL, SEGMENTS, connect, forget_segments, load_tombstones
+from .writing import clean_up, compaction_lock, publish_segment, write_array, write_lock, write_segment
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def needs_compaction(manifest: Manifest, policy: CompactionPolicy) -> str | None
         return "bound"
     if manifest.vectors and manifest.tombstones > policy.tombstone_ratio * manifest.vectors:
         return "full"
-    if sum(s.kind == FlatIndex.kind for s in manifest.segments) > policy.max_small_segments:
+    if sum(s.kind == SMALL for s in manifest.segments) > policy.max_small_segments:
         return "small"
     return None
 
@@ -67,7 +67,7 @@ def _compact(index_dir: Path, policy: CompactionPolicy, full: bool) -> Compactio
     base = read_manifest(index_dir)
     if base is None:
         return None
-    chosen = [info for info in base.segments if full or info.kind == FlatIndex.kind]  # only these are read
+    chosen = [info for info in base.segments if full or info.kind == SMALL]  # only these are read
     tombstones = np.sort(load_tombstones(index_dir, base))
     if not chosen or len(chosen) == 1 and not has_deletes(index_dir, base, chosen[0], tombstones):
         return None  # one segment without deletes: nothing to gain

@@ -1,6 +1,7 @@
 """Build and update the on-disk index: chunk, embed, and commit through the store (O(change) per write)."""
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -13,13 +14,14 @@ import numpy as np
 from ..ingest.articles import file_id, load_paths, one_per_id
 from ..ingest.chunking import Chunker
 from ..config import Config, bundled_seeds, own_articles_dir
-from ..runtime.embedding import Embedder
+from ..runtime.embedding import Embedder, model_id
 from ..errors import disk_full, is_disk_full
 from ..schema import Article, Chunk
 from .compaction import CompactionPolicy, CompactionReport, compact, needs_compaction
 from .manifest import ID_SCHEME, IndexMissing, IndexNeedsMigration, Manifest, read_manifest
 from .migration import migrate
-from .store import ArticleInfo, Snapshot, Transaction, clean_up, write_lock
+from .store import ArticleInfo, Snapshot
+from .writing import Transaction, clean_up, write_lock
 
 
 @dataclass
@@ -109,11 +111,26 @@ def make_chunker(embedder: Embedder, chunk_tokens: int, overlap_sentences: int) 
 class Indexer:
     """Writes an index folder; only ever through a new generation, so readers never see half a write."""
 
-    def __init__(self, config: Config, embedder: Embedder | None = None, encoder: Encoder | None = None):
+    def __init__(self, config: Config, embedder: Embedder | Callable[[], Embedder] | None = None,
+                 encoder: Encoder | None = None):
+        """`embedder` (a model, or a function that loads one) is loaded only by a write that embeds: a
+        remove or a compaction never loads the model."""
         self.config = config
-        self.embedder = embedder or Embedder.from_config(config)
-        self.chunker = make_chunker(self.embedder, config.chunk_tokens, config.overlap_sentences)
-        self.encoder = encoder or LocalEncoder(self.embedder)
+        self._embedder = embedder
+        self._encoder = encoder
+
+    @functools.cached_property
+    def embedder(self) -> Embedder:
+        e = self._embedder
+        return e() if callable(e) and not isinstance(e, Embedder) else e or Embedder.from_config(self.config)
+
+    @functools.cached_property
+    def chunker(self) -> Chunker:
+        return make_chunker(self.embedder, self.config.chunk_tokens, self.config.overlap_sentences)
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._encoder or LocalEncoder(self.embedder)
 
     @property
     def index_dir(self) -> Path:
@@ -172,6 +189,10 @@ class Indexer:
             clean_up(self.index_dir, base)
             if base is None:
                 base = self.manifest()
+            if not (add or rebuild):  # nothing to embed: checked by name, and the model stays unloaded
+                base.check(model_id(self.config.embedding_model), self.index_dir,
+                           backend=self.config.embedding_backend)
+                return self._in_transaction(base, add, remove, progress, rebuild)
             base.check(self.embedder.name, self.index_dir, self.embedder.dimension, self.embedder.backend)
             if not rebuild:
                 base.check_chunking(self.chunker.max_tokens, self.chunker.overlap, self.index_dir)
@@ -179,14 +200,18 @@ class Indexer:
             else:
                 base = base.with_(chunk_tokens=self.chunker.max_tokens, overlap_sentences=self.chunker.overlap,
                                   embedding_backends=(self.embedder.backend,))
-            txn = Transaction(self.index_dir, base)
-            try:
-                return self._write(txn, add, remove, progress, rebuild)
-            except BaseException as err:
-                txn.abort()
-                if is_disk_full(err):  # the manifest is written last: the previous one still stands
-                    raise disk_full(err, self.index_dir) from err
-                raise
+            return self._in_transaction(base, add, remove, progress, rebuild)
+
+    def _in_transaction(self, base: Manifest, add: list[Article], remove: list[str], progress: bool,
+                        rebuild: bool) -> IndexReport:
+        txn = Transaction(self.index_dir, base)
+        try:
+            return self._write(txn, add, remove, progress, rebuild)
+        except BaseException as err:
+            txn.abort()
+            if is_disk_full(err):  # the manifest is written last: the previous one still stands
+                raise disk_full(err, self.index_dir) from err
+            raise
 
     def _write(self, txn: Transaction, add: list[Article], remove: list[str], progress: bool,
                rebuild: bool) -> IndexReport:
@@ -232,7 +257,7 @@ class Indexer:
             return report
         t0 = time.perf_counter()
         encoded = (self.encoder.run(todo, self.chunker, progress) if todo
-                   else Encoded([], np.zeros((0, self.embedder.dimension), np.float32)))
+                   else Encoded([], np.zeros((0, txn.base.dimension), np.float32)))
         report.embed_seconds = time.perf_counter() - t0
         for article, chunks in zip(todo, encoded.chunks):
             txn.put_article(article, chunks)
@@ -270,7 +295,7 @@ def ensure_index(config: Config, embedder: Callable[[], Embedder] | None = None,
     it); an empty one gives an empty index, which questions then report as "no articles yet".
     """
     def indexer() -> Indexer:
-        return Indexer(config, embedder() if embedder else None)
+        return Indexer(config, embedder)
 
     try:
         Snapshot.open(config.index_dir).close()

@@ -15,7 +15,8 @@ import numpy as np
 
 from .lexical import LexicalIndex
 from .manifest import MANIFEST, OLD_POINTER, Manifest, write_manifest
-from .store import LEXICAL, META, SEGMENTS, connect, write_segment
+from .store import LEXICAL, META, SEGMENTS, connect
+from .writing import write_segment
 
 
 def migrate(index_dir: Path, seal_size: int, sq8: bool) -> bool:

@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..config import Runtime
 
 
 def model_id(name_or_path: str) -> str:
@@ -15,7 +18,6 @@ def model_id(name_or_path: str) -> str:
     return "/".join(path.resolve().parts[-2:]) if path.exists() else name_or_path
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
 # Backends whose vectors may share one index. float32 ONNX reproduces torch to 2e-7. int8 weights move
 # vectors (min cosine 0.980) but searching either kind with either kind's queries keeps hybrid recall@5
 # within 0.005 of float32's on the tuning split (benchmarks/results/embedder.md), so all three mix.
@@ -27,28 +29,45 @@ def interchangeable(a: str, b: str) -> bool:
     return VECTOR_FAMILY.get(a, a) == VECTOR_FAMILY.get(b, b)
 
 
+@dataclass(frozen=True)
+class EmbedderSettings:
+    """What makes one loaded embedder (`qa.runtime.models.shared` keys on it)."""
+
+    model: str
+    batch_size: int
+    runtime: Runtime
+    threads: int | None = None
+
+    @classmethod
+    def of(cls, config, threads: int | None = None) -> "EmbedderSettings":
+        return cls(config.embedding_model, config.embed_batch_size, Runtime.of(config.embedding_backend, "embedding"),
+                   threads)
+
+    def build(self) -> "Embedder":
+        return Embedder(self.model, self.batch_size, backend=self.runtime, threads=self.threads)
+
+
 class Embedder:
     """A SentenceTransformer, run as float32 torch or on ONNX Runtime (float32 or int8 weights, exported
-    by qa.onnx_export with its pooling inside); a local path loads with no network, a hub name downloads."""
+    by qa.runtime.onnx_export with its pooling inside); a local path loads with no network, a hub name downloads."""
 
-    def __init__(self, name_or_path: str, batch_size: int, device: str = "cpu", backend: str = "torch",
+    def __init__(self, name_or_path: str, batch_size: int, device: str = "cpu", backend: str | Runtime = "torch",
                  threads: int | None = None):
-        if backend not in BACKENDS:
-            raise ValueError(f"embedding backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        runtime = Runtime.of(backend, "embedding")
         local = Path(name_or_path).exists()
         self.name = model_id(name_or_path)
         self.batch_size = batch_size
-        self.backend = backend
-        self.model = self.session = None
-        if backend == "torch":
+        self.backend = runtime.value
+        self.model = self.onnx = None
+        if runtime.onnx:
+            self._open_onnx(name_or_path, runtime, threads)
+        else:
             from sentence_transformers import SentenceTransformer
 
             self.model = SentenceTransformer(name_or_path, device=device, local_files_only=local or _offline())
             self.tokenizer = self.model.tokenizer
             self.dimension = int(self.model.get_embedding_dimension())
             self.max_seq_length = int(self.model.max_seq_length)
-        else:
-            self._open_onnx(name_or_path, local, backend == "onnx-int8", threads or os.cpu_count() or 1)
         # Chunks must fit the model's window (minus [CLS] and [SEP]) or they would be silently truncated.
         self.max_tokens = self.max_seq_length - 2
         self._counter_lock = threading.Lock()
@@ -58,13 +77,14 @@ class Embedder:
     def from_config(cls, config, device: str = "cpu", threads: int | None = None) -> "Embedder":
         return cls(config.embedding_model, config.embed_batch_size, device, config.embedding_backend, threads)
 
-    def _open_onnx(self, name_or_path: str, local: bool, int8: bool, threads: int) -> None:
+    def _open_onnx(self, name_or_path: str, runtime: Runtime, threads: int | None) -> None:
         from transformers import AutoTokenizer
 
-        from .onnx_export import EMBEDDER, OnnxFileError, exported, session
+        from .onnx_export import OnnxFileError
+        from .onnx_model import OnnxSentenceEncoder
 
         folder = Path(name_or_path)
-        if not local:
+        if not folder.exists():
             raise OnnxFileError(f"the ONNX embedding backend needs a model folder on disk, not {name_or_path!r}")
         modules = json.loads((folder / "modules.json").read_text()) if (folder / "modules.json").exists() else []
         kinds = [m.get("type", "").rsplit(".", 1)[-1] for m in modules]
@@ -77,12 +97,12 @@ class Embedder:
         self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         self.max_seq_length = int(settings.get("max_seq_length") or self.tokenizer.model_max_length)
         self.dimension = int(pooling["word_embedding_dimension"])
-        self.session = session(exported(folder, int8=int8, kind=EMBEDDER), threads)
+        self.onnx = OnnxSentenceEncoder(folder, runtime, threads)
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if self.session is not None:
+        if self.onnx is not None:
             return self._encode_onnx(texts, progress)
         vectors = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                     show_progress_bar=progress, convert_to_numpy=True)
@@ -99,8 +119,7 @@ class Embedder:
             chosen = order[start:start + self.batch_size]
             enc = self.tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
                                  max_length=self.max_seq_length, return_tensors="np")
-            feed = {n: enc[n].astype(np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
-            out[chosen] = self.session.run(["sentence_embedding"], feed)[0]
+            out[chosen] = self.onnx(enc)
         return out
 
     def count_tokens(self, texts: list[str]) -> list[list[int]]:

@@ -129,7 +129,14 @@ def _record(folder: Path, record: dict, name: str, source: str, model_dir: Path,
     return record
 
 
-NAMES = ["input_ids", "attention_mask", "token_type_ids"]
+class ByName:
+    """Positional inputs as the keyword arguments of `inner` (the TorchScript exporter passes them in order)."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+
+    def __call__(self, inputs) -> dict:
+        return dict(zip(self.names, inputs))
 
 
 def _export(model_dir: Path, target: Path) -> None:
@@ -138,24 +145,18 @@ def _export(model_dir: Path, target: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir, dtype=torch.float32).eval()
-    sample = tokenizer(["Who?"], ["Someone said something."], return_tensors="pt")
-    axes = {n: {0: "batch", 1: "sequence"} for n in NAMES + ["start_logits", "end_logits"]}
-    tmp = target.with_name(f".tmp-{target.name}")
 
     class Logits(torch.nn.Module):  # plain tensors out (the HF output object does not export)
-        def __init__(self, inner):
+        def __init__(self, inner, names):
             super().__init__()
-            self.inner = inner
+            self.inner, self.by_name = inner, ByName(names)
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        def forward(self, *inputs):
+            out = self.inner(**self.by_name(inputs))
             return out.start_logits, out.end_logits
 
-    with torch.inference_mode():
-        torch.onnx.export(Logits(model), tuple(sample[n] for n in NAMES), str(tmp), input_names=NAMES,
-                          output_names=["start_logits", "end_logits"], dynamic_axes=axes, opset_version=OPSET,
-                          dynamo=False)
-    os.replace(tmp, target)
+    _trace(Logits, model, tokenizer, tokenizer(["Who?"], ["Someone said something."], return_tensors="pt"),
+           ["start_logits", "end_logits"], target)
 
 
 def _export_embedder(model_dir: Path, target: Path) -> None:
@@ -165,25 +166,34 @@ def _export_embedder(model_dir: Path, target: Path) -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModel.from_pretrained(model_dir, dtype=torch.float32).eval()
-    sample = tokenizer(["Someone said something.", "Yes."], padding=True, return_tensors="pt")
-    axes = {**{n: {0: "batch", 1: "sequence"} for n in NAMES}, "sentence_embedding": {0: "batch"}}
-    tmp = target.with_name(f".tmp-{target.name}")
 
     class MeanPooled(torch.nn.Module):
-        def __init__(self, inner):
+        def __init__(self, inner, names):
             super().__init__()
-            self.inner = inner
+            self.inner, self.by_name = inner, ByName(names)
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            tokens = self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                                token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+        def forward(self, *inputs):
+            given = self.by_name(inputs)
+            tokens = self.inner(**given).last_hidden_state
+            mask = given["attention_mask"].unsqueeze(-1).to(tokens.dtype)
             mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2, dim=1)
 
+    _trace(MeanPooled, model, tokenizer, tokenizer(["Someone said something.", "Yes."], padding=True,
+                                                   return_tensors="pt"), ["sentence_embedding"], target)
+
+
+def _trace(wrapper, model, tokenizer, sample, outputs: list[str], target: Path) -> None:
+    """Export `wrapper(model)` with the inputs the tokenizer gives this model (`model_input_names`)."""
+    import torch
+
+    names = [n for n in tokenizer.model_input_names if n in sample]
+    axes = {**{n: {0: "batch", 1: "sequence"} for n in names + outputs}, **(
+        {"sentence_embedding": {0: "batch"}} if "sentence_embedding" in outputs else {})}
+    tmp = target.with_name(f".tmp-{target.name}")
     with torch.inference_mode():
-        torch.onnx.export(MeanPooled(model), tuple(sample[n] for n in NAMES), str(tmp), input_names=NAMES,
-                          output_names=["sentence_embedding"], dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(wrapper(model, names), tuple(sample[n] for n in names), str(tmp), input_names=names,
+                          output_names=outputs, dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     os.replace(tmp, target)
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import QAError
-from ..answering.pipeline import Assistant, validate_k
+from ..answering.protocol import Answering
+from ..index.library import Library
+from ..query import validate_k
 
 log = logging.getLogger("qa.app")
 
@@ -45,45 +47,50 @@ def add_server_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
-def make_assistant(config: Config, backend: str | None) -> Assistant:
+def make_assistant(config: Config, backend: str | None) -> Answering:
     """In-process answering, or a client of the replicated service (docs/scaling.md)."""
     if not backend:
+        from ..answering.pipeline import Assistant
+
         return Assistant(config)
     from .backend import RemoteAssistant
 
     return RemoteAssistant(backend, config)
 
 
-def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
+def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurrency: int = 4):
     import gradio as gr
 
-    from ..ingest.articles import LoadResult
-    from .chat import (UPLOADS, Turn, add_pasted, add_uploads, add_urls, article_rows, ask, escape, remove_article,
-                       report_text)
+    from .chat import (UPLOADS, Turn, add_pasted, add_uploads, add_urls, article_rows, escape, remove_article,
+                       report_text, turn_of)
 
-    def respond(message: str, chat: list, turns: list, since: str = "", until: str = ""):
-        """One turn. A refused question (empty, too long, a date that cannot be read) gets its message
-        and stays in the box to be corrected; the dates sent are exactly the text the boxes show."""
+    def respond(message: str, chat: list, turns: list, since: str = "", until: str = "", sites=None):
+        """One turn. A refused question (empty, too long, a date or site that cannot be read) gets its
+        message and stays in the box to be corrected; the filter sent is exactly what the boxes show."""
         message = message or ""
-        reply, turn = ask(assistant, message, [Turn(**t) for t in turns], since=(since or "").strip() or None,
-                          until=(until or "").strip() or None)
+        reply, turn = turn_of(assistant, library, message, [Turn(**t) for t in turns], since, until, sites)
         asked = [{"role": "user", "content": escape(" ".join(message.split()))}] if message.strip() else []
         chat = chat + asked + [{"role": "assistant", "content": reply}]
         if turn is None:
             return message, chat, turns
         return "", chat, turns + [{"question": turn.question, "answer": turn.answer, "resolved": turn.resolved}]
 
-    def api_answer(question: str, k: int = assistant.config.k, since: str = "", until: str = "") -> dict:
+    def api_answer(question: str, k: int = assistant.config.k, since: str = "", until: str = "",
+                   site: str = "") -> dict:
         try:
             k = validate_k(k, assistant.config.max_k)  # "abc", None, 3.7 or True: the message k = 0 gets
-            return assistant.answer(question, k=k, since=since or None, until=until or None).to_dict()
+            return assistant.answer(question, k=k, since=since or None, until=until or None,
+                                    site=site or None).to_dict()
         except QAError as err:  # a user's error: one log line and the message, no traceback
             log.warning("/answer refused: %s", err)
             raise gr.Error(str(err), print_exception=False) from err
 
     def refresh():
-        now = article_rows(assistant)
-        return now, gr.update(choices=[r[1] for r in now], value=None)
+        now = article_rows(library)
+        return now, gr.update(choices=[r[1] for r in now], value=None), gr.update(choices=site_choices())
+
+    def site_choices() -> list[tuple[str, str]]:
+        return [(f"{host} ({n})", host) for host, n in library.sites()]
 
     def reported(outputs: int):
         """A write whose user error (a full disk, a damaged index) becomes the status line, one log line."""
@@ -98,39 +105,39 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
             return run
         return wrap
 
-    @reported(4)
+    @reported(5)
     def upload(files, progress=gr.Progress(track_tqdm=True)):
-        report, result = add_uploads(assistant, files or [], articles_dir / UPLOADS)
+        report, result = add_uploads(library, files or [], articles_dir / UPLOADS)
         return (report_text(report, result), None, *refresh())
 
-    @reported(5)
+    @reported(6)
     def paste(title, text, progress=gr.Progress(track_tqdm=True)):
-        report, result = add_pasted(assistant, title, text, articles_dir / UPLOADS)
+        report, result = add_pasted(library, title, text, articles_dir / UPLOADS)
         cleared = ("", "") if report else (title, text)
         return (report_text(report, result), *cleared, *refresh())
 
-    @reported(4)
+    @reported(5)
     def from_web(urls, kind, progress=gr.Progress(track_tqdm=True)):
-        report, result = add_urls(assistant, urls, kind, articles_dir)
+        report, result = add_urls(library, urls, kind, articles_dir)
         return (report_text(report, result), "" if report else urls, *refresh())
 
-    @reported(3)
+    @reported(4)
     def remove(article_id):
         if not article_id:
             return "Choose an article to remove.", *refresh()
-        return remove_article(assistant, article_id, articles_dir), *refresh()
+        return remove_article(library, article_id, articles_dir), *refresh()
 
-    @reported(3)
+    @reported(4)
     def rebuild(progress=gr.Progress(track_tqdm=True)):
         progress(0, desc="Reading articles")
-        loaded = assistant.load([articles_dir])
+        loaded = library.load([articles_dir])
         if not loaded.articles:
             return report_text(None, loaded) + "<br>The index was not changed.", *refresh()
         progress(0.1, desc=f"Embedding {len(loaded.articles)} articles")
-        report = assistant.rebuild(loaded.articles, progress=True)
+        report = library.rebuild(loaded.articles, progress=True)
         return report_text(report, loaded), *refresh()
 
-    rows = article_rows(assistant)
+    rows = article_rows(library)
     with gr.Blocks(title="Article QA") as demo:
         gr.Markdown("## Ask your articles\nAnswers are exact quotes from the articles, with their source.")
         with gr.Tab("Chat"):
@@ -145,16 +152,19 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
             limit = assistant.config.max_question_chars
             count = gr.Markdown(f"0 / {limit:,} characters", elem_id="count")
             box.change(None, box, count, js=COUNT_JS.replace("LIMIT", str(limit)))
-            with gr.Accordion("Date range (published)", open=False, elem_id="dates"):
+            with gr.Accordion("Filters: dates and sites", open=False, elem_id="dates"):
                 with gr.Row():  # text boxes: what is sent is exactly what they show
                     since = gr.Textbox(label="Since", placeholder="2026-11-01, 1 Nov 2026, 15/11/2026", elem_id="since")
                     until = gr.Textbox(label="Until", placeholder="2026-11-27", elem_id="until")
+                    sites = gr.Dropdown(label="Sites", choices=site_choices(), multiselect=True,
+                                        allow_custom_value=True, elem_id="sites",
+                                        info="only articles from these sites (a site includes its subdomains)")
                 gr.Markdown("Only articles published in this range (days included) are searched; articles without a "
-                            "date are left out. A date that cannot be read is refused, never ignored.")
+                            "date are left out. A date or site that cannot be read is refused, never ignored.")
             gr.Examples(EXAMPLES, inputs=box, label="Try")
             clear = gr.Button("New conversation", size="sm")
             for trigger in (box.submit, send.click):
-                trigger(respond, [box, chatbot, turns, since, until], [box, chatbot, turns], api_visibility="private",
+                trigger(respond, [box, chatbot, turns, since, until, sites], [box, chatbot, turns], api_visibility="private",
                         concurrency_limit=concurrency, concurrency_id="chat")
             clear.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
         with gr.Tab("Articles"):
@@ -183,26 +193,27 @@ def build_ui(assistant: Assistant, articles_dir: Path, concurrency: int = 4):
             # One progress display, on the status line: the table keeps showing the articles meanwhile.
             writes = dict(concurrency_limit=1, concurrency_id="writes", api_visibility="private",
                           show_progress_on=[status])
-            add_btn.click(upload, files, [status, files, table, choice], **writes)
-            paste_btn.click(paste, [title, text], [status, title, text, table, choice], **writes)
-            url_btn.click(from_web, [urls, kind], [status, urls, table, choice], **writes)
-            remove_btn.click(remove, choice, [status, table, choice], **writes)
-            rebuild_btn.click(rebuild, None, [status, table, choice], **writes)
-            demo.load(refresh, None, [table, choice], api_visibility="private")
+            add_btn.click(upload, files, [status, files, table, choice, sites], **writes)
+            paste_btn.click(paste, [title, text], [status, title, text, table, choice, sites], **writes)
+            url_btn.click(from_web, [urls, kind], [status, urls, table, choice, sites], **writes)
+            remove_btn.click(remove, choice, [status, table, choice, sites], **writes)
+            rebuild_btn.click(rebuild, None, [status, table, choice, sites], **writes)
+            demo.load(refresh, None, [table, choice, sites], api_visibility="private")
         gr.api(api_answer, api_name="answer", concurrency_limit=concurrency, concurrency_id="chat")
     demo.queue(default_concurrency_limit=concurrency)
     return demo
 
 
-def serve(assistant: Assistant, args) -> int:
+def serve(assistant: Answering, args) -> int:
     """Build the index on first start (an empty one for an empty folder), load the models, serve."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
     logging.getLogger("qa.progress").setLevel(logging.INFO)  # how far a long upload's embedding got
     print(f"Opening the index at {assistant.config.index_dir} …", flush=True)
     try:
-        report = assistant.ensure_index(progress=True)
-        assistant.snapshot()
+        library = Library(assistant.config)  # the chat's Articles tab writes here, also with --backend
+        report = library.ensure_index(progress=True)
+        library.snapshot()
     except QAError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -217,7 +228,7 @@ def serve(assistant: Assistant, args) -> int:
     except QAError as err:  # the --backend service does not answer yet
         print(f"warning: {err}; questions fail until it answers", file=sys.stderr)
     user, password = os.environ.get("QA_USERNAME"), os.environ.get("QA_PASSWORD")
-    demo = build_ui(assistant, Path(assistant.config.articles_dir), args.concurrency)
+    demo = build_ui(assistant, library, Path(assistant.config.articles_dir), args.concurrency)
     print(f"Serving the chat at http://{args.host}:{args.port} (open it in a browser; Ctrl-C stops)", flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 auth=(user, password) if user and password else None,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..config import Config
 from ..errors import QAError
-from ..answering.pipeline import Assistant
+from ..answering.protocol import Answering
+from ..query import Query
 from ..schema import Answer
 
 TIMEOUT_SECONDS = 60.0  # a question waits this long for a busy service before the chat says so
@@ -14,27 +15,19 @@ class BackendError(QAError, RuntimeError):
     """The answering service cannot be reached or failed; the message says which and where."""
 
 
-class RemoteAssistant(Assistant):
-    """An `Assistant` that answers through the HTTP API of `qa serve`; everything else stays local."""
+class RemoteAssistant(Answering):
+    """Answers through the HTTP API of `qa serve`; it has no models and writes no index (the chat's
+    Articles tab keeps the index folder with a `Library`)."""
 
     def __init__(self, url: str, config: Config | None = None, **overrides):
         import httpx
 
-        super().__init__(config, **overrides)
+        self.config = (config or Config()).with_(**overrides)
         self.url = url.rstrip("/")
         self.client = httpx.Client(base_url=self.url, timeout=TIMEOUT_SECONDS)
 
-    def answer(self, question: str, *, k: int | None = None, query: str | None = None, since: object = None,
-               until: object = None) -> Answer:
-        dates = [None if d is None else str(d) for d in (since, until)]
-        body = self._call("POST", "/answer", {"question": question, "k": k, "query": query, "since": dates[0],
-                                              "until": dates[1]})
-        return Answer.from_dict(body)
-
-    def answers(self, asks: list[tuple[str, str | None]], *, k: int | None = None, since: object = None,
-                until: object = None) -> list[Answer]:
-        """Each (question, query) as its own request: the service reads them."""
-        return [self.answer(q, k=k, query=s, since=since, until=until) for q, s in asks]
+    def ask(self, query: Query) -> Answer:
+        return Answer.from_dict(self._call("POST", "/answer", query.to_dict()))
 
     def warm_up(self) -> None:
         """Check that the service answers (the models live there, not in this process)."""

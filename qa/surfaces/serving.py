@@ -1,6 +1,7 @@
 """`qa serve`: the answer pipeline as Ray Serve replicas behind one HTTP JSON API.
 
-    POST /answer  {"question": ..., "k": 6, "query": null, "since": "2026-11-01", "until": null}  -> the `Answer` JSON
+    POST /answer  {"question": ..., "k": 6, "context": null, "since": "2026-11-01", "until": null,
+                   "sites": ["reuters.com"]}                 -> the `Answer` JSON
     GET  /health                                            -> {"status": "ok", "articles": ..., ...}
 
 Each replica is an `Assistant` with its own read-only snapshot; like any Assistant it reopens the index
@@ -29,11 +30,16 @@ api = FastAPI(title="qa-articles", description="Extractive answers from your art
 
 
 class AnswerRequest(BaseModel):
+    """A `Query` as JSON (`Query.to_dict`); `query` is the older name of `context`, `site` of `sites`."""
+
     question: str
     k: int | None = None
+    context: str | None = None  # what retrieval searches instead of the question (a follow-up)
     query: str | None = None
     since: str | None = None  # published days, inclusive (YYYY-MM-DD)
     until: str | None = None
+    sites: list[str] | str | None = None  # hosts ("reuters.com"); a site includes its subdomains
+    site: list[str] | str | None = None
 
 
 @serve.deployment(name="answer")
@@ -49,8 +55,9 @@ class AnswerService:
     @api.post("/answer")
     def answer(self, request: AnswerRequest) -> JSONResponse:
         try:
-            result = self.assistant.answer(request.question, k=request.k, query=request.query, since=request.since,
-                                           until=request.until)
+            result = self.assistant.answer(request.question, k=request.k, query=request.context or request.query,
+                                           since=request.since, until=request.until,
+                                           site=request.sites if request.sites is not None else request.site)
         except QAError as err:  # the kinds the client raises again (qa/errors.py)
             return self.error(err.status, err.kind, err)
         return JSONResponse(result.to_dict(), headers={REPLICA_HEADER: self.replica})

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DenseIndex
+from .faiss_index import FaissIndex
 
 
-class FlatIndex(DenseIndex):
+class FlatIndex(FaissIndex):
     kind = "flat"
 
     @classmethod
@@ -14,10 +14,6 @@ class FlatIndex(DenseIndex):
         import faiss
 
         return cls(faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))
-
-    @classmethod
-    def wrap(cls, index) -> "FlatIndex":
-        return cls(index)
 
     def ids(self) -> np.ndarray:
         import faiss

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DenseIndex
+from .base import SearchSettings
+from .faiss_index import FaissIndex
 
 MIN_POINTS_PER_CELL = 39  # FAISS warns below this when training k-means
 
@@ -21,7 +22,7 @@ def cells_for(n: int) -> int:
     return max(1, min(int(4 * math.sqrt(max(n, 1))), n // MIN_POINTS_PER_CELL, 65536))
 
 
-class IvfIndex(DenseIndex):
+class IvfIndex(FaissIndex):
     kind = "ivf"
 
     @classmethod
@@ -42,10 +43,6 @@ class IvfIndex(DenseIndex):
         wrapped._quantizer = quantizer  # keep the Python object alive: the index does not own it
         return wrapped
 
-    @classmethod
-    def wrap(cls, index) -> "IvfIndex":
-        return cls(index)
-
     def merge(self, other: "IvfIndex") -> None:
         """Move the vectors of another segment of the same quantizer into this one (FAISS merges
         without direct maps, so they are dropped for the merge and rebuilt after)."""
@@ -56,8 +53,8 @@ class IvfIndex(DenseIndex):
         self.index.merge_from(other.index, 0)
         self.index.set_direct_map_type(faiss.DirectMap.Hashtable)
 
-    def set_probes(self, nprobe: int) -> None:
-        self.index.nprobe = max(1, min(nprobe, self.index.nlist))
+    def tune(self, settings: SearchSettings) -> None:
+        self.index.nprobe = max(1, min(settings.nprobe, self.index.nlist))
 
     def filtered(self, allowed: np.ndarray, share: float):
         """Scoring only `allowed`, over nprobe / share cells: the probed cells then hold about as many allowed
@@ -121,3 +118,16 @@ def load_quantizer(path: Path):
     import faiss
 
     return faiss.read_index(str(path))
+
+
+def write_quantizer(path: Path, quantizer) -> None:
+    """Written beside the segments, synced, then renamed in."""
+    import os
+
+    import faiss
+
+    tmp = path.with_name(f".tmp-{path.name}")
+    faiss.write_index(quantizer, str(tmp))
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
