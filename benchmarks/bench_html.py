@@ -49,7 +49,8 @@ def page(kind: str, mb: float) -> str:
 CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from qa.ingest.articles import ArticleError, html_to_article
+from qa.ingest.formats import html_to_article
+from qa.ingest.records import ArticleError
 html = open(sys.argv[1], encoding='utf-8').read()
 t = time.perf_counter()
 try:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common import write_results
 
-from qa.ingest.articles import make_article
+from qa.ingest.records import make_article
 from qa.config import Config, bundled_seeds
 from qa.ingest.articles import load_paths
 from qa.answering.pipeline import Assistant

@@ -17,7 +17,8 @@ from qa.config import Config
 from qa.answering.evaluation import percentile, squad_articles
 from qa.answering.pipeline import Assistant
 from qa.answering.reader import BACKENDS, Decoding, Reader
-from qa.surfaces.training import Example, gold_passage_metrics, squad_examples
+from qa.surfaces.training import gold_passage_metrics
+from qa.surfaces.training_data import Example, squad_examples
 
 
 def main() -> None:

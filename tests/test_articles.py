@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from qa.ingest.articles import guess_title, load_file, load_paths, make_article
+from qa.ingest.articles import load_file, load_paths
+
+from qa.ingest.records import guess_title, make_article
 
 LIMIT = 10 * 1024 * 1024
 

@@ -239,7 +239,7 @@ def test_the_context_of_a_follow_up_never_counts_toward_the_question_limit():
 @integration
 def test_removing_what_the_chat_saved_removes_its_file(fresh, tmp_path):
     from qa.ingest import web
-    from qa.ingest.articles import make_article
+    from qa.ingest.records import make_article
     from qa.surfaces.chat import UPLOADS, remove_article
 
     folder = tmp_path / "articles"

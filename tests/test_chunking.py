@@ -1,6 +1,6 @@
 import pytest
 
-from qa.ingest.articles import make_article
+from qa.ingest.records import make_article
 from qa.ingest.chunking import Chunker, split_sentences
 from qa.answering.pipeline import Assistant
 

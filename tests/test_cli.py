@@ -93,7 +93,7 @@ def test_two_files_with_one_name_stay_two_articles(tmp_path, capsys):
 def test_old_index_ids_are_migrated_by_the_next_write(tmp_path, capsys):
     """Indexes of id scheme 1 (ids relative to whichever folder was loaded) keep working and get stable ids."""
     from qa import Assistant, Config
-    from qa.ingest.articles import make_article
+    from qa.ingest.records import make_article
 
     index, col = tmp_path / "index", tmp_path / "col"
     (col / "2023").mkdir(parents=True)

@@ -99,7 +99,7 @@ def test_non_latin_uploads_are_three_articles_and_a_reupload_updates(fresh, tmp_
 
 
 def test_an_upload_cannot_take_the_id_of_another_article(fresh, tmp_path):
-    from qa.ingest.articles import make_article
+    from qa.ingest.records import make_article
     from qa.surfaces.chat import add_uploads
 
     folder, uploads = tmp_path / "articles", tmp_path / "uploads"
@@ -246,7 +246,7 @@ def test_a_long_write_says_how_far_it_got(fresh, caplog, monkeypatch):
     import logging
 
     from qa.index import indexing
-    from qa.ingest.articles import make_article
+    from qa.ingest.records import make_article
 
     monkeypatch.setattr(indexing, "PROGRESS_CHUNKS", 10)
     monkeypatch.setattr(indexing, "PROGRESS_SECONDS", 0.0)

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from qa import Assistant
-from qa.ingest.articles import make_article
+from qa.ingest.records import make_article
 from qa.index.store import Snapshot
 
 pytestmark = pytest.mark.integration  # builds indexes or starts processes that load the models

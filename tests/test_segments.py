@@ -13,7 +13,7 @@ import pytest
 from qa.index.compaction import CompactionPolicy, compact
 from qa.index.manifest import Manifest, read_manifest
 from qa.schema import Chunk
-from qa.ingest.articles import make_article
+from qa.ingest.records import make_article
 from qa.index.ann import SearchSettings
 from qa.index.store import Snapshot
 from qa.index.writing import Transaction, clean_up, write_lock

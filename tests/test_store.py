@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from qa import Assistant, Config
-from qa.ingest.articles import make_article
+from qa.ingest.records import make_article
 from qa.index.manifest import read_manifest
 from qa.schema import ArticleMeta
 from qa.index.store import IndexCorrupt, IndexMismatch, IndexMissing, Snapshot

@@ -8,7 +8,7 @@ from conftest import SEEDS
 
 from qa.answering.calibration import Calibration, fit_logistic, fit_threshold
 from qa.schema import Article, ArticleMeta, Chunk, Passage
-from qa.surfaces.training import AnswerFinder, Example, load_examples, locate, with_negatives
+from qa.surfaces.training_data import AnswerFinder, Example, load_examples, locate, with_negatives
 
 import numpy as np
 

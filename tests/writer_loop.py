@@ -3,7 +3,7 @@ import sys
 import time
 
 from qa import Assistant, Config
-from qa.ingest.articles import make_article
+from qa.ingest.records import make_article
 
 index, mode, seeds = sys.argv[1], sys.argv[2], sys.argv[3]
 # Small segments seal early and compact often, so kills also land inside sealing and compaction.

@@ -33,7 +33,7 @@ class QAItem:
 
 def squad_articles(data: dict, first: int = 0, last: int | None = None) -> tuple[list[Article], list[QAItem]]:
     """SQuAD v1.1 JSON as articles (paragraphs joined by blank lines) plus questions with gold offsets."""
-    from ..ingest.articles import make_article
+    from ..ingest.records import make_article
 
     articles, items = [], []
     for doc in data["data"][first:last]:

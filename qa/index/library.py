@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Iterable
 
 from ..config import Config
-from ..ingest.articles import LoadResult, load_paths
+from ..ingest.articles import load_paths
+from ..ingest.records import LoadResult
 from ..runtime.embedding import Embedder, EmbedderSettings, model_id
 from ..runtime.models import shared
 from ..schema import Article

@@ -25,7 +25,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .articles import ArticleError, LoadResult, decode_html, html_to_article, place_file
+from .articles import place_file
+
+from .formats import decode_html, html_to_article
+
+from .records import ArticleError, LoadResult
 from ..config import Config
 from ..schema import Article
 

@@ -15,7 +15,9 @@ from ..errors import QAError
 from ..index.indexing import IndexReport
 from ..index.library import Library
 from ..index.store import IndexEmpty, IndexMissing
-from ..ingest.articles import SUPPORTED_SUFFIXES, LoadResult, file_id, load_file, place_file
+from ..ingest.articles import file_id, load_file, place_file
+from ..ingest.formats import SUPPORTED_SUFFIXES
+from ..ingest.records import LoadResult
 from ..query import Query
 from .followups import Turn, answer_in_context, follow_up_candidate  # noqa: F401 - the chat's names
 from .replies import escape, format_reply, whole_article

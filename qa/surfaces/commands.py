@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..answering.pipeline import Assistant
-from ..ingest.articles import SNIPPET_CHARS, ArticleError, shorten
+from ..ingest.records import ArticleError, SNIPPET_CHARS, shorten
 from ..query import QuestionError
 from .distributed import ClusterError
 
@@ -239,17 +239,18 @@ COMPARED = ("em", "f1", "refused_answerable_pct", "refused_unanswerable_pct", "l
 
 
 def cmd_train_reader(assistant: Assistant, args) -> int:
-    from . import training
+    from ..runtime.checksums import sha256
+    from . import training, training_data
 
     base = args.base or assistant.config.reader_model
     recipe = training.Recipe.from_config(assistant.config, epochs=args.epochs, batch_size=args.batch_size,
                                          lr=args.lr, seed=args.seed, teachers=args.teacher)
-    finder = training.AnswerFinder(lambda q: assistant.search(q, 10), lambda i: assistant.snapshot().article(i))
+    finder = training_data.AnswerFinder(lambda q: assistant.search(q, 10), lambda i: assistant.snapshot().article(i))
     loaded = {}
     for role, path in (("train", args.train), ("dev", args.dev)):
         if path is None:
             continue
-        data = training.load_examples(path, finder)
+        data = training_data.load_examples(path, finder)
         for line in data.problems:
             print(f"warning: {line}", file=sys.stderr)
         if data.problems:
@@ -259,7 +260,7 @@ def cmd_train_reader(assistant: Assistant, args) -> int:
         print(f"error: no usable training pairs in {args.train}", file=sys.stderr)
         return 2
     command = "qa " + shlex.join(args.argv)
-    sums = {str(p): training.sha256(p) for p in (args.train, args.dev) if p is not None}
+    sums = {str(p): sha256(p) for p in (args.train, args.dev) if p is not None}
     print(f"training {base} on {len(loaded['train'])} examples -> {args.out}", file=sys.stderr)
     report = training.train(base, loaded["train"], loaded.get("dev"), args.out, recipe, args.device, args.resume,
                             progress=True, describe=lambda metrics: training.model_card(

@@ -20,7 +20,9 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..ingest.articles import LoadResult, article_files, first_per_id, load_file
+from ..ingest.articles import article_files, first_per_id, load_file
+
+from ..ingest.records import LoadResult
 from ..ingest.chunking import Chunker
 from ..config import BUNDLED_READER, Config
 from ..runtime.embedding import Embedder, model_id

@@ -5,7 +5,7 @@ import html
 import re
 
 from ..index.library import Library
-from ..ingest.articles import SNIPPET_CHARS, shorten
+from ..ingest.records import SNIPPET_CHARS, shorten
 from ..schema import Answer, Source
 from .followups import Resolved
 
