@@ -2,7 +2,7 @@
 and in context), on the labelled follow-up set, now and at an earlier commit, in one run.
 
 Each case of tests/data/followups/cases.json is one conversation: its history questions, then its
-question. Turns go through `qa.surfaces.chat.answer_in_context`, the function the Gradio chat calls. Each
+question. Turns go through `qa.surfaces.followups.answer_in_context`, the function the Gradio chat calls. Each
 version runs in its own process (the earlier one from a git worktree), alternating, three rounds.
 Run: python benchmarks/bench_followups.py [--before REV]
 """
@@ -24,7 +24,7 @@ CHILD = """
 import json, sys, tempfile, time
 sys.path.insert(0, sys.argv[1])
 from qa import Assistant, Config
-from qa.surfaces.chat import Turn, answer_in_context
+from qa.surfaces.followups import Turn, answer_in_context
 data = sys.argv[2]
 cases = json.load(open(data + "/cases.json"))
 tmp = tempfile.mkdtemp()
@@ -36,7 +36,7 @@ for case in cases:
     turns = []
     for asked in case["history"] + [case["question"]]:
         t = time.perf_counter()
-        ans, resolved = answer_in_context(a, asked, turns)
+        ans, resolved = answer_in_context(a, a.query(asked), turns)
         (later if turns else first).append((time.perf_counter() - t) * 1000)
         turns.append(Turn(asked, ans.text, resolved.question))
     correct += case["answer"] is None or case["answer"].lower() in ans.text.lower()

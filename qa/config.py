@@ -165,7 +165,7 @@ class Config:
     # ("now", "so far", a range ending today) takes the newest article's answer (benchmarks/bench_news.py).
     other_articles: int = 3
     prefer_latest: bool = True  # no effect without dated articles; 8/8 latest figures vs 4/8 (bench_news.py)
-    # Articles from the web (qa/web.py): addresses on the server's own network are refused unless allowed.
+    # Articles from the web (qa/ingest/web.py): addresses on the server's own network are refused unless allowed.
     allow_private_urls: bool = field(default_factory=lambda: os.environ.get("QA_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
     fetch_timeout: float = 15.0  # seconds per connect and per read (fetch_deadline bounds the whole URL)
     fetch_max_redirects: int = 5

@@ -93,7 +93,7 @@ def test_named_api_endpoint_returns_the_serialized_answer(server):
     answer = Answer.from_dict(client.predict("Which city has the Wagner group made advances near?", 3,
                                              api_name="/answer"))
     assert answer.found and answer.text == "Bakhmut" and len(answer.passages) == 3
-    assert answer.source == "000_3dd2ae40c6c0741b.txt" and str(tmp) not in json_of(answer)
+    assert answer.source.source == "000_3dd2ae40c6c0741b.txt" and str(tmp) not in json_of(answer)
     default = Answer.from_dict(client.predict("Which city has the Wagner group made advances near?",
                                               api_name="/answer"))
     from qa.index.store import Snapshot
@@ -150,7 +150,7 @@ def test_news_from_a_feed_with_dates_and_other_articles(server, tmp_path):
             OUTPUT.mkdir(exist_ok=True)
             page.screenshot(path=str(OUTPUT / "news.png"), full_page=True)
 
-            page.locator("#dates").get_by_text("Date range (published)").click()
+            page.locator("#dates").get_by_text("Filters: dates and sites").click()
             page.locator("#until textarea").fill("2026-11-04")
             page.locator("#question textarea").fill("How many people were killed in the Riverton floods?")
             page.locator("#ask").click()
@@ -210,7 +210,7 @@ def test_first_hour_questions_and_dates(server):
         page.wait_for_function("() => document.querySelector('#count').innerText.includes('too long')", timeout=10_000)
         page.screenshot(path=str(OUTPUT / "first-hour-long.png"), full_page=True)
         # 3. Dates as people type them are read, and one that cannot be read is refused: never the old filter.
-        page.locator("#dates").get_by_text("Date range (published)").click()
+        page.locator("#dates").get_by_text("Filters: dates and sites").click()
         page.locator("#until textarea").fill("2026-11-25")
         reply = send(page, "Who urged members of the alliance to ramp up ammunition production?")
         assert "until 2026-11-25" in reply
@@ -235,3 +235,45 @@ def test_first_hour_questions_and_dates(server):
         assert (tmp / "articles" / "uploads" / "Harbour notice.md").exists()
         browser.close()
     assert sorted(p.name for p in SEEDS.iterdir()) == shipped
+
+
+def test_the_chat_keeps_to_the_sites_chosen(server, tmp_path):
+    """The filter panel's site choice lists the index's sites; a chosen site keeps answers to its articles,
+    and the Gradio endpoint takes the same filter."""
+    from gradio_client import Client
+    from news_site import serve
+    from playwright.sync_api import sync_playwright
+
+    url, tmp = server
+    site = serve()
+    question = "How many people were killed in the Riverton floods?"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.goto(url)
+            page.get_by_role("tab", name="Articles").click()
+            page.locator("#url textarea").fill(site.url("/feed.xml"))
+            page.locator("#url-kind").get_by_text("RSS/Atom feed").click()
+            page.locator("#add-url").click()
+            page.wait_for_function("() => /3 (added|unchanged)/.test(document.querySelector('#status').innerText)",
+                                   timeout=90_000)
+            page.get_by_role("tab", name="Chat").click()
+            page.locator("#dates").get_by_text("Filters: dates and sites").click()
+            page.locator("#sites input").click()
+            page.get_by_role("option", name="news.localhost (3)").click()  # listed with its number of articles
+            page.keyboard.press("Escape")
+            reply = send(page, "Who urged members of the alliance to ramp up ammunition production?")
+            assert "from news.localhost" in reply and "Jens Stoltenberg" not in reply  # the seed is a file
+            reply = send(page, question)
+            assert "from news.localhost" in reply and "Riverton" in reply
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "sites.png"), full_page=True)
+            browser.close()
+    finally:
+        site.stop()
+    client = Client(url, verbose=False)
+    answer = client.predict(question, 5, "", "", "news.localhost", api_name="/answer")
+    assert answer["found"] and answer["source"]["site"] == "news.localhost" and answer["query"]["sites"] == ["news.localhost"]
+    elsewhere = client.predict(question, 5, "", "", "reuters.com", api_name="/answer")
+    assert not elsewhere["found"] and elsewhere["passages"] == []

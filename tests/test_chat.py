@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from qa import Assistant
 from qa.schema import Alternative, Answer, Offsets, PassageRef, Source
 from qa.surfaces.chat import NO_ARTICLES, add_pasted, add_uploads, article_rows, safe_filename, turn_of
 from qa.surfaces.followups import Turn, follow_up_candidate, substitute
@@ -155,7 +156,7 @@ def test_upload_and_paste_handlers(fresh, tmp_path):
     (uploads / "evil.exe").write_bytes(b"MZ")
     (uploads / "big.txt").write_text("x" * 100)
     folder = tmp_path / "articles"
-    fresh.config = fresh.config.with_(max_file_bytes=80, articles_dir=folder)
+    fresh = Assistant(fresh.config.with_(max_file_bytes=80, articles_dir=folder))
     report, result = add_uploads(fresh.library, [str(uploads / "harbour.txt"), str(uploads / "evil.exe"),
                                          str(uploads / "big.txt")], folder)
     assert report.added == ["harbour.txt"]
@@ -175,7 +176,7 @@ def test_upload_and_paste_handlers(fresh, tmp_path):
 @integration
 def test_re_upload_is_an_update_and_rejected_uploads_leave_nothing(fresh, tmp_path):
     folder = tmp_path / "articles"
-    fresh.config = fresh.config.with_(articles_dir=folder)
+    fresh = Assistant(fresh.config.with_(articles_dir=folder))
     first, second = tmp_path / "v1", tmp_path / "v2"
     first.mkdir(), second.mkdir()
     (first / "ferry.txt").write_text("Ferry news\nThe ferry to Skye leaves at noon every day.")
@@ -206,7 +207,7 @@ def test_real_bugs_are_not_turned_into_user_messages(fresh, monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("a bug, not a user error")
 
-    monkeypatch.setattr(fresh, "answer", broken)
+    monkeypatch.setattr(fresh, "ask", broken)
     with pytest.raises(ValueError, match="a bug"):
         turn_of(fresh, fresh.library, "Who is the NATO chief?", [])
 
@@ -245,7 +246,7 @@ def test_removing_what_the_chat_saved_removes_its_file(fresh, tmp_path):
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "mine.txt").write_text("My notes\nThe lighthouse on Gull Point was painted red in May.")
-    fresh.config = fresh.config.with_(articles_dir=folder)
+    fresh = Assistant(fresh.config.with_(articles_dir=folder))
     fresh.library.add(fresh.library.load([folder]).articles)
     uploads = tmp_path / "in"
     uploads.mkdir()

@@ -39,16 +39,19 @@ def test_help_states_the_real_defaults(capsys):
 
 
 def test_list_and_stats_load_no_model(seed_index, capsys, monkeypatch):
-    import qa.answering.pipeline
+    from qa.answering import reader
+    from qa.runtime import embedding, models
 
     def no_model(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
-    monkeypatch.setattr(qa.answering.pipeline, "Embedder", no_model)
-    monkeypatch.setattr(qa.answering.pipeline, "Reader", no_model)
-    monkeypatch.setattr(qa.answering.pipeline, "_models", {})
+    monkeypatch.setattr(embedding.Embedder, "__init__", no_model)
+    monkeypatch.setattr(reader.Reader, "__init__", no_model)
+    models.forget()
     assert run(capsys, "--index", seed_index, "list")[0] == 0
     assert run(capsys, "--index", seed_index, "stats")[0] == 0
+    monkeypatch.undo()
+    models.forget()
 
 
 def test_list_shows_whole_ids_that_remove_takes(tmp_path, capsys):

@@ -27,9 +27,9 @@ def news(tmp_path_factory) -> Assistant:
 def converse(assistant, history_questions, question):
     turns = []
     for asked in history_questions:
-        ans, resolved = answer_in_context(assistant, asked, turns)
+        ans, resolved = answer_in_context(assistant, assistant.query(asked), turns)
         turns.append(Turn(asked, ans.text, resolved.question))
-    return answer_in_context(assistant, question, turns)
+    return answer_in_context(assistant, assistant.query(question), turns)
 
 
 def test_labelled_follow_ups(news):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from news_site import JAPANESE, KEEPER, LIGHTHOUSE, STORY, hostile_pages, serve
 
-from qa import Config
+from qa import Assistant, Config
 from qa.ingest.articles import load_file, load_paths
 from qa.dates import DateError, DateRange, normalize_date
 from qa.errors import QAError
@@ -85,7 +85,7 @@ def test_non_latin_uploads_are_three_articles_and_a_reupload_updates(fresh, tmp_
 
     folder, uploads = tmp_path / "articles", tmp_path / "uploads"
     uploads.mkdir()
-    fresh.config = fresh.config.with_(articles_dir=folder)
+    fresh = Assistant(fresh.config.with_(articles_dir=folder))
     for name, text in (("東京.txt", "Tokyo desk\nThe Tokyo office opened on Monday with forty staff."),
                        ("大阪.txt", "Osaka desk\nThe Osaka office opened on Tuesday with twelve staff."),
                        ("Новости.txt", "Moscow desk\nThe Moscow office closed on Friday after nine years.")):
@@ -104,7 +104,7 @@ def test_an_upload_cannot_take_the_id_of_another_article(fresh, tmp_path):
 
     folder, uploads = tmp_path / "articles", tmp_path / "uploads"
     uploads.mkdir()
-    fresh.config = fresh.config.with_(articles_dir=folder)
+    fresh = Assistant(fresh.config.with_(articles_dir=folder))
     fresh.library.add([make_article("The harbour master is Ines Vale.", id="https://news.example/harbour", title="Harbour",
                             source="https://news.example/harbour")])
     claim = {"id": "https://news.example/harbour", "url": "https://news.example/harbour", "title": "Harbour",

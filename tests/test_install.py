@@ -56,7 +56,7 @@ def test_qa_ask_first_then_answer_work_from_another_folder(venv):
     assert proc.returncode == 0 and "Answer: Jens Stoltenberg" in proc.stdout, proc.stderr
     assert "(first use)" in proc.stderr
     assert (data / "index" / "MANIFEST").exists() and (data / "articles" / "000_3dd2ae40c6c0741b.txt").exists()
-    code = f"from qa import answer; a = answer({QUESTION!r}); print(a.text, '|', a.source)"
+    code = f"from qa import answer; a = answer({QUESTION!r}); print(a.text, '|', a.source.source)"
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=elsewhere, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr

@@ -25,7 +25,7 @@ def test_seed_questions_give_exact_spans(assistant, question, expected):
     assert ans.found
     assert ans.text == expected
     assert 0.5 < ans.confidence <= 1.0
-    assert ans.article_id == "000_3dd2ae40c6c0741b.txt"
+    assert ans.source.article_id == "000_3dd2ae40c6c0741b.txt"
 
 
 @pytest.mark.parametrize("question", OUT_OF_CORPUS)
@@ -39,15 +39,15 @@ def test_out_of_corpus_questions_are_refused(assistant, question):
 def test_offsets_of_answer_and_alternatives(assistant):
     for question in SEED_QUESTIONS:
         ans = assistant.answer(question)
-        article = assistant.snapshot().article(ans.article_id)
-        assert article.text[ans.start:ans.end] == ans.text
-        assert ans.passage[ans.passage_start:ans.passage_end] == ans.text
+        article = assistant.snapshot().article(ans.source.article_id)
+        assert article.text[ans.span.start:ans.span.end] == ans.text
+        assert ans.passage[ans.in_passage.start:ans.in_passage.end] == ans.text
         assert ans.passage in article.text
         for alt in [*ans.alternatives, ans]:
-            text = assistant.snapshot().article(alt.article_id).text
-            assert text[alt.start:alt.end] == alt.text
-            assert alt.start == 0 or not text[alt.start - 1].isalnum()
-            assert alt.end == len(text) or not text[alt.end].isalnum()
+            text = assistant.snapshot().article(alt.source.article_id).text
+            assert text[alt.span.start:alt.span.end] == alt.text
+            assert alt.span.start == 0 or not text[alt.span.start - 1].isalnum()
+            assert alt.span.end == len(text) or not text[alt.span.end].isalnum()
 
 
 def test_answer_json_round_trips_and_has_timings(assistant):

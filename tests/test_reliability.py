@@ -116,7 +116,7 @@ def test_answers_and_adds_at_once_never_collide(fresh):
 
 
 def test_readers_keep_answering_during_compaction(fresh):
-    fresh.config = fresh.config.with_(compact_tombstone_ratio=0.99, max_small_segments=1000)
+    fresh = Assistant(fresh.config.with_(compact_tombstone_ratio=0.99, max_small_segments=1000))
     fresh.library.rebuild(fresh.library.load([SEEDS]).articles)
     for i in range(8):
         fresh.library.add([make_article(f"Filler {i}. The ferry left at {i} o'clock. " * 30, id=f"filler-{i}")])

@@ -18,7 +18,7 @@ def test_first_paragraph_ranks_first(assistant):
 @pytest.mark.parametrize("mode", list(RetrievalMode))
 def test_bakhmut_paragraph_in_top_two(assistant, mode):
     retriever = replace(assistant.retriever, mode=mode)
-    passages = retriever.run(assistant.snapshot(), "How many Russian soldiers were killed in a single day?", 2)
+    passages = retriever.run(assistant.snapshot(), assistant.query("How many Russian soldiers were killed in a single day?", k=2))
     assert any(BAKHMUT in p.chunk.text for p in passages)
     for p in passages:
         assert assistant.snapshot().article(p.article.id).text[p.chunk.start:p.chunk.end] == p.chunk.text

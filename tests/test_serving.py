@@ -76,9 +76,14 @@ def test_two_replicas_answer_concurrent_requests_correctly(service):
         status, body, _ = ask(client, list(QUESTIONS)[0], k=0)
         assert status == 400 and "k (passages to read)" in body["error"]
         status, body, _ = ask(client, list(QUESTIONS)[0], since="2026-11-01")  # the seed article has no date
-        assert status == 200 and not body["found"] and body["undated_excluded"] == 1 and body["since"] == "2026-11-01"
+        assert status == 200 and not body["found"] and body["undated_excluded"] == 1 and body["query"]["since"] == "2026-11-01"
         status, body, _ = ask(client, list(QUESTIONS)[0], until="whenever")
         assert status == 400 and "until: unreadable date" in body["error"]
+        status, body, _ = ask(client, list(QUESTIONS)[0], sites=["reuters.com"])  # the seed is a file: no site
+        assert status == 200 and not body["found"] and body["query"]["sites"] == ["reuters.com"]
+        assert body["passages"] == [] and body["schema"] == 2
+        status, body, _ = ask(client, list(QUESTIONS)[0], site="not a host")
+        assert status == 400 and body["kind"] == "question" and "not a host name" in body["error"]
 
 
 def test_an_article_added_on_the_cluster_is_answered_and_no_request_fails_meanwhile(service, ray_cluster, tmp_path):
@@ -111,7 +116,7 @@ def test_an_article_added_on_the_cluster_is_answered_and_no_request_fails_meanwh
     with httpx.Client(base_url=url, timeout=120) as client:
         for _ in range(4):  # every replica picks up the new manifest on its next question
             status, body, _ = ask(client, "When does the harbour ferry to Lindqvist Island leave?")
-            assert status == 200 and body["found"] and "7:15" in body["text"] and body["source"].endswith("ferry.txt")
+            assert status == 200 and body["found"] and "7:15" in body["text"] and body["source"]["source"].endswith("ferry.txt")
 
 
 def test_the_chat_sends_its_questions_to_the_service(service, tmp_path):

@@ -142,7 +142,7 @@ def test_same_id_twice_in_one_batch_keeps_the_last(fresh):
 
 def test_compaction_keeps_results_and_removes_deleted_data(fresh):
     # compaction by hand only; dense retrieval is exact (BM25 statistics do change once deleted text is gone)
-    fresh.config = fresh.config.with_(compact_tombstone_ratio=0.9, retrieval="dense")
+    fresh = Assistant(fresh.config.with_(compact_tombstone_ratio=0.9, retrieval="dense"))
     articles = [make_article(f"Story {i}. The harbour master counted {i * 7} boats near pier {i}.", id=f"s{i}")
                 for i in range(12)]
     for article in articles:
@@ -212,13 +212,13 @@ def test_a_generation_format_index_is_migrated_once(fresh, seed_text, capsys):
     assert not (index / "CURRENT").exists() and not list(index.glob("gen-*"))
     assert counts(index) == (1, len(ids))
     ans = Assistant(index_dir=index).answer("Which city has the Wagner group made advances near?")
-    assert ans.text == "Bakhmut" and ans.article_id == "seed.txt"
+    assert ans.text == "Bakhmut" and ans.source.article_id == "seed.txt"
 
 
 def test_a_write_never_waits_for_a_due_full_compaction_below_the_bound(fresh):
     from qa.surfaces.chat import compact_in_background
 
-    fresh.config = fresh.config.with_(compact_tombstone_ratio=0.25, compact_tombstone_bound=0.5)
+    fresh = Assistant(fresh.config.with_(compact_tombstone_ratio=0.25, compact_tombstone_bound=0.5))
     fresh.library.add([make_article(f"Story {i}. The council met about item number {i} on Tuesday.", id=f"s{i}")
                for i in range(10)])
     report = fresh.library.remove(["s0", "s1", "s2"])  # 30% deleted: due, not done here

@@ -1,4 +1,4 @@
-"""`qa train-reader` and qa/training.py: data conversion (unit layer), then tiny CPU runs."""
+"""`qa train-reader` and qa/surfaces/training.py: data conversion (unit layer), then tiny CPU runs."""
 import json
 import random
 

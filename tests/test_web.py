@@ -1,4 +1,4 @@
-"""Articles from the web (qa/web.py): the SSRF guard, pages, feeds and sitemaps from a local news site,
+"""Articles from the web (qa/ingest/web.py): the SSRF guard, pages, feeds and sitemaps from a local news site,
 and `qa add --feed` end to end. Only 127.0.0.1 is ever connected to: refusals are checked by resolution."""
 import socket
 
@@ -193,9 +193,9 @@ def test_the_toll_comes_from_every_article_newest_first(story):
     assert {"12", "19", "23"} <= {f.removeprefix("At least ") for f in figures}
     dates = [o.published for o in answer.other_articles]
     assert len(answer.other_articles) == 2 and dates == sorted(dates, reverse=True)
-    assert all(c.title and c.source.startswith("http://news.localhost") for o in answer.other_articles
+    assert all(c.source.title and c.source.url.startswith("http://news.localhost") for o in answer.other_articles
                for c in o.articles)
-    assert answer.published and answer.undated_excluded == 0
+    assert answer.source.published and answer.undated_excluded == 0
 
 
 def test_until_before_the_last_article_gives_the_earlier_figure(story, capsys):
@@ -203,8 +203,8 @@ def test_until_before_the_last_article_gives_the_earlier_figure(story, capsys):
     latest = Assistant(config).answer(TOLL, until="2026-11-04")
     assert latest.found and latest.text.removeprefix("At least ") in {"12", "19"}
     assert "23" not in {latest.text} | {o.text for o in latest.other_articles}
-    assert all(p.published <= "2026-11-04" for p in latest.passages)  # filtered in retrieval: nothing later read
-    assert latest.undated_excluded == 1 and (latest.since, latest.until) == (None, "2026-11-04")
+    assert all(p.source.published <= "2026-11-04" for p in latest.passages)  # filtered in retrieval: nothing later read
+    assert latest.undated_excluded == 1 and (latest.query.filter.since, latest.query.filter.until) == (None, "2026-11-04")
     assert qa(config, "ask", TOLL, "--since", "2026-11-04") == 0
     out = capsys.readouterr().out
     assert "Answer: 23" in out and "1 article(s) without a date were left out" in out

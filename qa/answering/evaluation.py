@@ -12,6 +12,7 @@ from typing import Any, Iterable
 from .reader import normalize
 from ..schema import Article
 from ..errors import QAError
+from ..jsonl import json_lines
 
 RECALL_AT = (1, 5, 10, 20)
 
@@ -55,15 +56,13 @@ def load_qa_file(path: Path) -> list[QAItem]:
     if path.suffix.lower() == ".json":
         return squad_articles(json.loads(text))[1]
     items = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, obj, problem in json_lines(text):
         try:
-            obj = json.loads(line)
-            answers = obj.get("answers", [])
-            answers = [a["text"] if isinstance(a, dict) else str(a) for a in answers]
+            if problem:
+                raise ValueError(problem)
+            answers = [a["text"] if isinstance(a, dict) else str(a) for a in obj.get("answers", [])]
             items.append(QAItem(str(obj.get("id", lineno)), obj["question"], answers, obj.get("article_id")))
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise QAFileError(f"{path}:{lineno}: not a question/answer object ({err})") from err
     return items
 

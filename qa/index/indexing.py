@@ -71,7 +71,7 @@ class Encoded:
 
 
 class Encoder(Protocol):
-    """Turns articles into chunks and vectors: in this process, or on a cluster (`qa.distributed`)."""
+    """Turns articles into chunks and vectors: in this process, or on a cluster (`qa.surfaces.distributed`)."""
 
     def run(self, articles: list[Article], chunker: Chunker, progress: bool) -> Encoded: ...
 

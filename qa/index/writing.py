@@ -2,7 +2,6 @@
 tombstones, then the manifest), and the clean-up of what a crashed writer left (layout: store.py)."""
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import time
@@ -13,6 +12,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from ..locking import locked
 from ..query import host_of
 from ..schema import Article, Chunk
 from .ann import DenseIndex, new_segment
@@ -24,13 +24,8 @@ from .store import LEXICAL, LIVE, META, SEGMENTS, ArticleInfo, connect, load_tom
 @contextmanager
 def write_lock(index_dir: Path) -> Iterator[None]:
     """One writer per index folder, across processes (released by the OS if the writer dies)."""
-    Path(index_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(index_dir) / ".lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked(Path(index_dir) / ".lock"):
+        yield
 
 
 COMPACTION_FILES = ("seg-c", ".tmp-seg-c", "quantizer-c", ".tmp-quantizer-c")  # named with tag "c<version>"
@@ -39,17 +34,8 @@ COMPACTION_FILES = ("seg-c", ".tmp-seg-c", "quantizer-c", ".tmp-quantizer-c")  #
 @contextmanager
 def compaction_lock(index_dir: Path) -> Iterator[bool]:
     """Held while a compaction builds its segment outside the writer lock; yields False if one already runs."""
-    Path(index_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(index_dir) / ".compact.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked(Path(index_dir) / ".compact.lock", wait=False) as free:
+        yield free
 
 
 def clean_up(index_dir: Path, manifest: Manifest | None, keep: Iterable[str] = ()) -> None:

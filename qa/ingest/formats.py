@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import scripts
+from ..jsonl import json_lines
 from ..schema import Article
 from .records import FAR_FUTURE, ArticleError, LoadResult, make_article
 
@@ -196,18 +197,11 @@ def _append_record(result: LoadResult, record: Any, where: str, default_id: str,
 
 
 def read_jsonl(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str]) -> None:
-    for lineno, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            result.errors.append(f"{ident}:{lineno}: invalid JSON ({err.msg}); line skipped")
-            continue
-        except RecursionError:
-            result.errors.append(f"{ident}:{lineno}: JSON nested too deeply to read; line skipped")
-            continue
-        _append_record(result, record, f"{ident}:{lineno}", f"{ident}#{lineno}", ident)
+    for lineno, record, problem in json_lines(raw):
+        if problem:
+            result.errors.append(f"{ident}:{lineno}: {problem}; line skipped")
+        else:
+            _append_record(result, record, f"{ident}:{lineno}", f"{ident}#{lineno}", ident)
 
 
 def read_json(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str]) -> None:

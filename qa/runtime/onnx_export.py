@@ -9,7 +9,6 @@ They are made once per model, on first use, into a cache folder named after the 
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..locking import locked
 from .checksums import sha256
 from ..errors import QAError
 
@@ -96,13 +96,8 @@ def _quiet() -> Iterator[None]:
 @contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
     """One exporter per cache folder across processes (the chat, `qa` commands and tests may start together)."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked(folder.parent / f".{folder.name}.lock"):
+        yield
 
 
 def _read_record(folder: Path) -> dict:

@@ -61,6 +61,7 @@ def make_assistant(config: Config, backend: str | None) -> Answering:
 def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurrency: int = 4):
     import gradio as gr
 
+    from ..ingest.formats import SUPPORTED_SUFFIXES
     from .chat import (UPLOADS, Turn, add_pasted, add_uploads, add_urls, article_rows, escape, remove_article,
                        report_text, turn_of)
 
@@ -173,7 +174,7 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
             status = gr.HTML(elem_id="status")
             with gr.Row():
                 with gr.Column():
-                    files = gr.File(label="Upload articles (.txt .md .html .json .jsonl); a file with the name "
+                    files = gr.File(label=f"Upload articles ({' '.join(SUPPORTED_SUFFIXES)}); a file with the name "
                                           "of an earlier upload replaces it", file_count="multiple", elem_id="upload")
                     add_btn = gr.Button("Add uploaded files", elem_id="add-files")
                 with gr.Column():

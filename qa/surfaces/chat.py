@@ -146,7 +146,7 @@ MAX_URLS = 20  # addresses taken from the Articles tab at once
 
 
 def add_urls(library: Library, text: str, kind: str, folder: Path) -> tuple[IndexReport | None, LoadResult]:
-    """Pages, feeds or sitemaps typed in the Articles tab (one per line), behind the web guard (qa/web.py)."""
+    """Pages, feeds or sitemaps typed in the Articles tab (one per line), behind the web guard (qa/ingest/web.py)."""
     from ..ingest import web
 
     urls = list(dict.fromkeys(line.strip() for line in (text or "").split() if line.strip()))

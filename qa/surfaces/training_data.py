@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import QAError
+from ..jsonl import json_lines
 from ..ingest.records import shorten
 from ..schema import Article, Passage
 
@@ -51,14 +52,10 @@ def load_examples(path: Path, find: "AnswerFinder | None" = None) -> TrainingDat
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise TrainingDataError(f"{path}: not SQuAD v1.1 JSON ({err})") from err
     data = TrainingData()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, obj, problem in json_lines(text):
         where = f"{path.name}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            data.problems.append(f"{where}: invalid JSON ({err.msg})")
+        if problem:
+            data.problems.append(f"{where}: {problem}")
             continue
         if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not isinstance(obj.get("answer"), str) \
                 or not obj["question"].strip() or not obj["answer"].strip():
