@@ -1,4 +1,5 @@
 """End to end: app.py in a subprocess, driven by headless Chromium through Playwright."""
+import re
 import shutil
 from pathlib import Path
 
@@ -261,7 +262,7 @@ def test_the_chat_keeps_to_the_sites_chosen(server, tmp_path):
             page.get_by_role("tab", name="Chat").click()
             page.locator("#dates").get_by_text("Filters: dates and sites").click()
             page.locator("#sites input").click()
-            page.get_by_role("option", name="news.localhost (3)").click()  # listed with its number of articles
+            page.get_by_role("option", name=re.compile(r"^news\.localhost \(\d+\)$")).click()  # with its count
             page.keyboard.press("Escape")
             reply = send(page, "Who urged members of the alliance to ramp up ammunition production?")
             assert "from news.localhost" in reply and "Jens Stoltenberg" not in reply  # the seed is a file
