@@ -12,6 +12,7 @@ import time
 from common import ROOT, squad, write_results
 
 from qa.ingest.articles import load_paths
+from qa.ingest.records import Limits
 from qa.config import Config
 from qa.runtime.embedding import Embedder
 from qa.answering.evaluation import squad_articles
@@ -26,7 +27,7 @@ def main(reps: int = 2) -> None:
     articles, _ = squad_articles(squad("dev"))
     new_article = squad_articles(squad("train"), 0, 1)[0][0]
     config = Config()
-    seed = load_paths([ROOT.parent / "seeds"], ROOT.parent / "seeds", config.max_file_bytes).articles[0]  # news-sized
+    seed = load_paths([ROOT.parent / "seeds"], ROOT.parent / "seeds", Limits.of(config)).articles[0]  # news-sized
     embedder = Embedder(config.embedding_model, config.embed_batch_size)
     rss_model = peak_mb()
     builds, raws = [], []

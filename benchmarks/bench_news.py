@@ -14,7 +14,7 @@ from pathlib import Path
 
 from common import write_results
 
-from qa.ingest.records import make_article
+from qa.ingest.records import Limits, make_article
 from qa.config import Config, bundled_seeds
 from qa.ingest.articles import load_paths
 from qa.answering.pipeline import Assistant
@@ -81,7 +81,7 @@ def articles():
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     config = Config().with_(index_dir=tmp / "index", articles_dir=tmp)
-    Assistant(config).library.rebuild(articles() + load_paths([bundled_seeds()], bundled_seeds(), config.max_file_bytes).articles)
+    Assistant(config).library.rebuild(articles() + load_paths([bundled_seeds()], bundled_seeds(), Limits.of(config)).articles)
     rows = []
     for name, changes in (("other_articles=0, prefer_latest off", {"other_articles": 0, "prefer_latest": False}),
                           ("other_articles=3, prefer_latest off", {"prefer_latest": False}),

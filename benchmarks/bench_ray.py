@@ -22,7 +22,8 @@ from load_test import QUESTIONS, gradio_asker, hammer
 sys.path.insert(0, str(ROOT.parent / "tests"))
 from helpers import RayCluster, free_port, start_app, stop  # noqa: E402
 
-from qa.ingest.articles import load_paths  # noqa: E402
+from qa.ingest.articles import load_paths
+from qa.ingest.records import Limits  # noqa: E402
 from qa.config import Config  # noqa: E402
 from qa.runtime.embedding import Embedder  # noqa: E402
 from qa.answering.evaluation import percentile, squad_articles  # noqa: E402
@@ -122,7 +123,7 @@ def main() -> None:
             seeds = tmp / "articles"
             shutil.copytree(ROOT.parent / "seeds", seeds)
             Indexer(config.with_(index_dir=tmp / "seed-index"), embedder).build(
-                load_paths([seeds], seeds, config.max_file_bytes).articles)
+                load_paths([seeds], seeds, Limits.of(config)).articles)
             for replicas in (1, 2):
                 results[f"serve_{replicas}_replica"] = serve_load(two, tmp / "seed-index", seeds, replicas,
                                                                   args.clients, args.seconds)

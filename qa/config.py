@@ -206,6 +206,9 @@ class Config:
     # HTML is extracted before it is chunked: 1.0 s per MB for markup-heavy pages, 0.25 for plain articles
     # (benchmarks/bench_html.py, results/html.md), so 5 MB extracts in about 5 s; news pages are far smaller.
     max_html_bytes: int = 5 * 1024 * 1024
+    # PDF and Word files: their own byte cap (a 100-page PDF with figures is tens of MB) and a page cap.
+    max_document_bytes: int = 50 * 1024 * 1024
+    max_pdf_pages: int = 2000
     # One URL (every redirect, the headers and the body) gets this many seconds in all: a server that
     # sends a byte a second never holds a fetch, or the chat's write slot, for longer.
     fetch_deadline: float = 60.0

@@ -7,6 +7,7 @@ docs/architecture.md); `Answer.from_dict` also reads the flat shape of version 1
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import typing
@@ -30,6 +31,7 @@ class Article:
     content_hash: str = ""
     author: str = ""
     site: str = ""  # the publication's name, from the page's metadata
+    pages: tuple[int, ...] = ()  # a paged document's (PDF's): the offset in `text` where each page starts
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,13 @@ class ArticleMeta:
     published: str | None = None
     content_hash: str = ""
     host: str = ""  # the host the site filter matches (`qa.query.host_of`), empty for a file
+    pages: tuple[int, ...] = ()  # where each page starts in the article text (PDF), else empty
+
+    def page_at(self, offset: int | None) -> int | None:
+        """The 1-based page holding this offset of the article text, or None for an unpaged article."""
+        if not self.pages or offset is None:
+            return None
+        return max(1, bisect.bisect_right(self.pages, offset))
 
 
 @dataclass(frozen=True)
@@ -98,10 +107,11 @@ class Source:
     page: int | None = None  # the page of a paged document (PDF), 1-based
 
     @classmethod
-    def of(cls, article: ArticleMeta, page: int | None = None) -> "Source":
+    def of(cls, article: ArticleMeta, at: int | None = None) -> "Source":
+        """The source of a span that starts at offset `at` of the article (its page, for a PDF)."""
         url = article.source if "://" in article.source else ""
         return cls(article.id, article.title, article.source, url, article.published,
-                   article.host or host_of(url), page)
+                   article.host or host_of(url), article.page_at(at))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from qa import Assistant, Config  # noqa: E402
-from qa.ingest.articles import load_paths  # noqa: E402
+from qa.ingest.articles import load_paths
+from qa.ingest.records import Limits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -17,7 +18,7 @@ SEED_ID = "000_3dd2ae40c6c0741b.txt"
 @pytest.fixture(scope="session")
 def seed_index(tmp_path_factory) -> Path:
     index = tmp_path_factory.mktemp("seed") / "index"
-    Assistant(index_dir=index).library.rebuild(load_paths([SEEDS], SEEDS, Config().max_file_bytes).articles)
+    Assistant(index_dir=index).library.rebuild(load_paths([SEEDS], SEEDS, Limits.of(Config())).articles)
     return index
 
 

@@ -278,3 +278,31 @@ def test_the_chat_keeps_to_the_sites_chosen(server, tmp_path):
     assert answer["found"] and answer["source"]["site"] == "news.localhost" and answer["query"]["sites"] == ["news.localhost"]
     elsewhere = client.predict(question, 5, "", "", "reuters.com", api_name="/answer")
     assert not elsewhere["found"] and elsewhere["passages"] == []
+
+
+def test_a_pdf_upload_is_answered_with_its_page(server, tmp_path):
+    """Upload a 3-page PDF in the Articles tab; the answer cites page 2, and "Read page 2 of 3" opens it."""
+    from doc_files import REPORT, make_pdf
+    from playwright.sync_api import sync_playwright
+
+    url, tmp = server
+    report = make_pdf(tmp_path / "report.pdf", REPORT)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(url)
+        page.get_by_role("tab", name="Articles").click()
+        page.locator("#upload input[type=file]").set_input_files(str(report))
+        page.wait_for_timeout(1500)
+        page.locator("#add-files").click()
+        page.wait_for_function("() => document.querySelector('#status').innerText.includes('1 added')",
+                               timeout=60_000)
+        page.get_by_role("tab", name="Chat").click()
+        reply = send(page, "Who is the keeper of the Skerry lighthouse?")
+        assert "Ines Vale" in reply and "Source: Annual report 2025 — uploads/report.pdf · p. 2" in reply
+        page.locator("#chat summary", has_text="Read page 2 of 3").last.click()
+        opened = page.locator("#chat details[open]").last.inner_text()
+        assert "Safety" in opened and "Finances" not in opened  # the page itself, not the whole report
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "pdf.png"), full_page=True)
+        browser.close()

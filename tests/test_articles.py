@@ -1,12 +1,13 @@
 import json
+from dataclasses import replace
 
 import pytest
 
+from qa import Config
 from qa.ingest.articles import load_file, load_paths
+from qa.ingest.records import Limits, guess_title, make_article
 
-from qa.ingest.records import guess_title, make_article
-
-LIMIT = 10 * 1024 * 1024
+LIMIT = Limits.of(Config())
 
 
 def load_one(path):
@@ -83,7 +84,7 @@ def test_problems_are_messages_and_other_files_still_load(tmp_path):
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01\x02binary")
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 opens. It serves tea.".encode("latin-1"))
     (tmp_path / "big.txt").write_text("x " * 600)
-    result = load_paths([tmp_path, tmp_path / "missing.txt"], tmp_path, 1000)
+    result = load_paths([tmp_path, tmp_path / "missing.txt"], tmp_path, replace(LIMIT, file_bytes=1000))
     ids = sorted(a.id for a in result.articles)
     assert ids == ["good.txt", "latin1.txt"]
     errors = "\n".join(result.errors)
@@ -104,11 +105,12 @@ def test_duplicate_ids_in_one_batch_keep_the_first(tmp_path):
 
 
 def test_unsupported_type_and_empty_folder(tmp_path):
-    (tmp_path / "x.pdf").write_bytes(b"%PDF")
+    (tmp_path / "x.odt").write_bytes(b"PK\x03\x04")
     result = load_paths([tmp_path], tmp_path, LIMIT)
     assert not result.articles
     assert any("no article files" in e for e in result.errors)
-    assert "unsupported file type .pdf" in load_one(tmp_path / "x.pdf").errors[0]
+    assert "unsupported file type .odt; use one of .txt, .md, .markdown, .html, .htm, .json, .jsonl, .pdf, .docx" \
+        in load_one(tmp_path / "x.odt").errors[0]
 
 
 def test_hash_changes_with_text_and_crlf_is_normalized():

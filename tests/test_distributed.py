@@ -14,6 +14,7 @@ from conftest import ROOT, SEEDS
 
 from qa import Assistant, Config
 from qa.ingest.articles import load_paths
+from qa.ingest.records import Limits
 from qa.surfaces.distributed import ClusterError, first_line, guarded, localize, objects
 from qa.index.store import Snapshot
 
@@ -103,7 +104,7 @@ def test_a_bad_address_is_one_clear_line(tmp_path, ray_cluster):
 
 def test_losing_a_worker_node_mid_build_finishes_or_leaves_the_index_unchanged(ray_cluster, corpus, tmp_path):
     index = tmp_path / "index"
-    Assistant(index_dir=index).library.rebuild(load_paths([SEEDS], SEEDS, Config().max_file_bytes).articles)
+    Assistant(index_dir=index).library.rebuild(load_paths([SEEDS], SEEDS, Limits.of(Config())).articles)
     before = contents(index)
     doomed = ray_cluster.add_worker()
     env = {**os.environ, **ray_cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}

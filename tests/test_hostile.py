@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,15 @@ from news_site import JAPANESE, KEEPER, LIGHTHOUSE, STORY, hostile_pages, serve
 
 from qa import Assistant, Config
 from qa.ingest.articles import load_file, load_paths
+from qa.ingest.records import Limits
 from qa.dates import DateError, DateRange, normalize_date
 from qa.errors import QAError
 from qa.query import Filter, QuestionError, validate_k
-from qa.ingest.web import FetchError, Fetcher, UrlPolicy, UrlRefused, is_url, load_urls
+from qa.ingest.guard import FetchError, UrlPolicy, UrlRefused, is_url
+from qa.ingest.web import Fetcher, load_urls
 
 LOOPBACK_ONLY = UrlPolicy(allowed=("127.0.0.1/32",))
-LIMIT = Config().max_file_bytes
+LIMIT = Limits.of(Config())
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +242,7 @@ def test_html_has_its_own_cap(tmp_path):
     page.write_bytes(b"<html><body><p>" + b"word " * (1024 * 1024 + 10) + b"</p></body></html>")
     result = load_one(page)
     assert result.articles == [] and "over the 5,242,880-byte limit per HTML file" in result.errors[0]
-    assert load_file(page, "huge.html", LIMIT, max_html_bytes=8 * 1024 * 1024).errors == []
+    assert load_file(page, "huge.html", replace(LIMIT, html_bytes=8 * 1024 * 1024)).errors == []
 
 
 def test_a_long_write_says_how_far_it_got(fresh, caplog, monkeypatch):
@@ -437,7 +440,7 @@ def test_a_date_far_ahead_is_dropped_with_a_warning_and_tomorrow_is_kept(tmp_pat
 
 # Smaller ones.
 def test_smaller_ones(tmp_path):
-    from qa.ingest.web import refusal
+    from qa.ingest.guard import refusal
 
     assert refusal("0.0.0.0") == "an unspecified address" and refusal("127.0.0.1") == "a loopback address"
     assert is_url("file:///etc/passwd") and not is_url("seeds/a.txt")
@@ -447,7 +450,7 @@ def test_smaller_ones(tmp_path):
     (tmp_path / "fake.txt").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n")
     result = load_paths([tmp_path], tmp_path, LIMIT)
     assert result.articles == []
-    assert result.errors[-1] == "fake.txt: is a PDF file, not text (whatever its name says)"
+    assert result.errors[-1] == "fake.txt: is a PDF file, not text (whatever its name says); rename it .pdf to index it"
     assert any("..dots..txt: skipped, a hidden file" in w for w in result.warnings)
 
 

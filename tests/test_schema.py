@@ -56,7 +56,9 @@ def test_schema_2_round_trips_exactly_and_says_its_version():
 
 
 def test_a_source_is_made_from_an_articles_metadata():
-    web = Source.of(ArticleMeta("u", "T", "https://WWW.Reuters.com/x", "2026-11-01", "h"), page=3)
-    assert (web.url, web.site, web.page) == ("https://WWW.Reuters.com/x", "reuters.com", 3)
+    web = Source.of(ArticleMeta("u", "T", "https://WWW.Reuters.com/x", "2026-11-01", "h"), at=40)
+    assert (web.url, web.site, web.page) == ("https://WWW.Reuters.com/x", "reuters.com", None)
     file = Source.of(ArticleMeta("f.txt", "F", "f.txt"))
     assert (file.url, file.site, file.page) == ("", "", None)
+    paged = ArticleMeta("r.pdf", "R", "r.pdf", pages=(0, 100, 250))
+    assert [Source.of(paged, at).page for at in (0, 99, 100, 249, 250, 9999)] == [1, 1, 2, 2, 3, 3]

@@ -14,6 +14,7 @@ from helpers import free_port, start_app, stop
 
 from qa import Assistant, Config
 from qa.ingest.articles import load_paths
+from qa.ingest.records import Limits
 from qa.surfaces.serving import REPLICA_HEADER
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ def service(ray_cluster, tmp_path_factory):
     for seed in SEEDS.iterdir():
         (articles / seed.name).write_bytes(seed.read_bytes())
     config = Config().with_(index_dir=index, articles_dir=articles)
-    Assistant(config).library.rebuild(load_paths([articles], articles, config.max_file_bytes).articles)
+    Assistant(config).library.rebuild(load_paths([articles], articles, Limits.of(config)).articles)
     port = free_port()
     log = root / "serve.log"
     env = {**os.environ, **ray_cluster.env, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}

@@ -7,7 +7,8 @@ from news_site import CLUTTER_PATH, CLUTTER_WORDS, STORY, serve
 
 from qa import Assistant, Config
 from qa.surfaces.cli import main
-from qa.ingest.web import FetchError, Fetcher, UrlPolicy, UrlRefused, load_urls, save
+from qa.ingest.guard import FetchError, UrlPolicy, UrlRefused
+from qa.ingest.web import Fetcher, load_urls, save
 
 LOOPBACK_ONLY = UrlPolicy(allowed=("127.0.0.1/32",))  # the local site, and nothing else private
 TOLL = "How many people were killed in the Riverton floods?"
@@ -126,11 +127,12 @@ def test_each_failed_url_is_one_line_and_the_others_are_added(site, connections)
 
 def test_a_fetched_article_is_kept_for_rebuilds(site, connections, tmp_path):
     from qa.ingest.articles import load_paths
+    from qa.ingest.records import Limits
 
     fetched = load_urls(Config(), [site.url(STORY[1][0])], policy=LOOPBACK_ONLY).articles
     [path] = save(fetched, tmp_path)
     assert path.parent == tmp_path / "web" / "news.localhost"
-    assert load_paths([tmp_path], tmp_path, Config().max_file_bytes).articles == fetched  # same id, date, hash
+    assert load_paths([tmp_path], tmp_path, Limits.of(Config())).articles == fetched  # same id, date, hash
 
 
 def test_fetching_sends_a_polite_user_agent(site):

@@ -52,7 +52,7 @@ def compose(query: Query, passages: list[Passage], spans: list[Span], per_articl
     others = other_articles([s for s in answering if s.article_id != best.article_id], by_chunk, calibration,
                             settings.other_articles)
     return Answer(question=query.question, text=best.text, found=True, confidence=round(main, 4),
-                  source=Source.of(p.article), span=Offsets(best.start, best.end), passage=p.chunk.text,
+                  source=Source.of(p.article, best.start), span=Offsets(best.start, best.end), passage=p.chunk.text,
                   in_passage=Offsets(best.passage_start, best.passage_end), retrieval_score=p.score,
                   reader_score=best.score, null_score=best.null_score, alternatives=tuple(alternatives),
                   passages=shown, query=query, other_articles=others)
@@ -78,7 +78,7 @@ def other_articles(spans: list[Span], by_chunk: dict[int, Passage], calibration:
     groups: dict[str, list[tuple[Span, Citation]]] = {}
     for s in spans:
         groups.setdefault(normalize(s.text), []).append(
-            (s, Citation(Source.of(by_chunk[s.chunk_id].article), Offsets(s.start, s.end), s.chunk_id,
+            (s, Citation(Source.of(by_chunk[s.chunk_id].article, s.start), Offsets(s.start, s.end), s.chunk_id,
                          round(calibration.confidence(s.margin), 4))))
     answers = []
     for members in groups.values():
@@ -98,10 +98,10 @@ def newest_first(items):
 
 
 def passage_ref(p: Passage) -> PassageRef:
-    return PassageRef(p.chunk_id, Source.of(p.article), p.chunk.text, Offsets(p.chunk.start, p.chunk.end),
+    return PassageRef(p.chunk_id, Source.of(p.article, p.chunk.start), p.chunk.text, Offsets(p.chunk.start, p.chunk.end),
                       round(p.score, 5), p.rank)
 
 
 def alternative(s: Span, p: Passage, confidence: float) -> Alternative:
-    return Alternative(s.text, Source.of(p.article), Offsets(s.start, s.end), Offsets(s.passage_start, s.passage_end),
+    return Alternative(s.text, Source.of(p.article, s.start), Offsets(s.start, s.end), Offsets(s.passage_start, s.passage_end),
                        round(s.score, 4), round(s.null_score, 4), s.chunk_id, confidence)

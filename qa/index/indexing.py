@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ingest.articles import file_id, load_paths, one_per_id
 from ..ingest.chunking import Chunker
+from ..ingest.records import Limits
 from ..config import Config, bundled_seeds, own_articles_dir
 from ..runtime.embedding import Embedder, model_id
 from ..errors import disk_full, is_disk_full
@@ -307,7 +308,7 @@ def ensure_index(config: Config, embedder: Callable[[], Embedder] | None = None,
         articles_dir = Path(config.articles_dir)
         notes = prepare_articles_dir(articles_dir)
         has_files = any(p.is_file() for p in articles_dir.rglob("*"))
-        loaded = load_paths([articles_dir], articles_dir, config.max_file_bytes) if has_files else None
+        loaded = load_paths([articles_dir], articles_dir, Limits.of(config)) if has_files else None
         report = indexer().build(loaded.articles if loaded else [], progress=progress)
         report.warnings = notes + report.warnings
         report.errors = (loaded.errors if loaded else []) + report.errors

@@ -10,7 +10,7 @@ from typing import Iterable
 
 from ..config import Config
 from ..ingest.articles import load_paths
-from ..ingest.records import LoadResult
+from ..ingest.records import Limits, LoadResult
 from ..runtime.embedding import Embedder, EmbedderSettings, model_id
 from ..runtime.models import shared
 from ..schema import Article
@@ -44,7 +44,7 @@ class Library:
 
     def load(self, paths: Iterable[Path | str]) -> LoadResult:
         """Read article files and folders; file ids are relative to the articles folder (see `file_id`)."""
-        return load_paths(paths, self.config.articles_dir, self.config.max_file_bytes, self.config.max_html_bytes)
+        return load_paths(paths, self.config.articles_dir, Limits.of(self.config))
 
     def add(self, articles: Iterable[Article], progress: bool = False, encoder: Encoder | None = None) -> IndexReport:
         return self.indexer(encoder).update(add=articles, progress=progress)

@@ -16,6 +16,7 @@ what the crashed one left. Nothing is pickled.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, doc INTEGER NOT NULL,
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);
 """
 # Columns added after format 2 shipped: a writer adds them to an older meta.sqlite, readers read NULL until then.
-ADDED_COLUMNS = {"author": "TEXT", "site": "TEXT", "host": "TEXT"}
+ADDED_COLUMNS = {"author": "TEXT", "site": "TEXT", "host": "TEXT", "pages": "TEXT"}  # pages: JSON offsets
 ADDED_INDEXES = """CREATE INDEX IF NOT EXISTS articles_published ON articles(published);
 CREATE INDEX IF NOT EXISTS articles_host ON articles(host);"""
 # An index written before the host column: the site filter reads the host from the source address.
@@ -91,6 +92,11 @@ def connect(index_dir: Path, readonly: bool) -> sqlite3.Connection:
     db.execute("UPDATE articles SET host = qa_host(source) WHERE host IS NULL")  # rows of before the column
     db.commit()
     return db
+
+
+def page_starts(stored: str | None) -> tuple[int, ...]:
+    """A paged article's page offsets as the pages column keeps them (JSON), or () for an unpaged one."""
+    return tuple(json.loads(stored)) if stored else ()
 
 
 # Segments are immutable, so one loaded copy serves every snapshot of the process.
@@ -270,22 +276,26 @@ class Snapshot:
         marks = ",".join(str(int(c)) for c in chunk_ids)
         rows = self._query(
             f'SELECT c.id, c.position, c.start, c."end", substr(a.text, c.start + 1, c."end" - c.start), a.id, '
-            f"a.title, a.source, a.published, a.content_hash, {self.host} FROM chunks c JOIN articles a "
+            f"a.title, a.source, a.published, a.content_hash, {self.host}, {self.column('pages')} FROM chunks c JOIN articles a "
             f"ON a.doc = c.doc WHERE c.id IN ({marks})")
         out = {}
-        for cid, pos, start, end, text, aid, title, source, published, chash, host in rows:
+        for cid, pos, start, end, text, aid, title, source, published, chash, host, pages in rows:
             out[cid] = (Chunk(aid, pos, start, end, text),
-                        ArticleMeta(aid, title, source or "", published, chash, host or ""))
+                        ArticleMeta(aid, title, source or "", published, chash, host or "", page_starts(pages)))
         return out
 
     def article(self, article_id: str) -> Article | None:
-        extra = ", ".join(f"a.{c}" if c in self._columns else "NULL" for c in ("author", "site"))
+        extra = ", ".join(self.column(c) for c in ("author", "site", "pages"))
         rows = self._query(f"SELECT a.id, a.title, a.text, a.source, a.published, a.content_hash, {extra} "
                            f"FROM articles a WHERE a.id = :id AND {LIVE}", {"id": article_id})
         if not rows:
             return None
-        aid, title, text, source, published, chash, author, site = rows[0]
-        return Article(aid, title, text, source or "", published, chash, author or "", site or "")
+        aid, title, text, source, published, chash, author, site, pages = rows[0]
+        return Article(aid, title, text, source or "", published, chash, author or "", site or "", page_starts(pages))
+
+    def column(self, name: str) -> str:
+        """An articles column in SQL, or NULL in an index written before it was added."""
+        return f"a.{name}" if name in self._columns else "NULL"
 
     @property
     def host(self) -> str:

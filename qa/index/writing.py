@@ -2,6 +2,7 @@
 tombstones, then the manifest), and the clean-up of what a crashed writer left (layout: store.py)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -123,9 +124,10 @@ class Transaction:
     def put_article(self, article: Article, chunks: list[Chunk]) -> list[int]:
         cur = self.db.execute(
             "INSERT INTO articles (id, title, text, source, published, content_hash, added_at, added_version, author, "
-            "site, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "site, host, pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (article.id, article.title, article.text, article.source, article.published, article.content_hash,
-             time.time(), self.version, article.author or None, article.site or None, host_of(article.source)))
+             time.time(), self.version, article.author or None, article.site or None, host_of(article.source),
+             json.dumps(list(article.pages)) if article.pages else None))
         self.articles_delta += 1
         ids = list(range(self.next_id, self.next_id + len(chunks)))
         self.db.executemany('INSERT INTO chunks (id, doc, position, start, "end") VALUES (?, ?, ?, ?, ?)',

@@ -13,10 +13,9 @@ import uuid
 from pathlib import Path
 from typing import Iterable
 
-from ..config import Config
 from ..schema import Article
-from .formats import BY_SUFFIX, SUPPORTED_SUFFIXES, read_text
-from .records import ArticleError, LoadResult
+from .formats import BY_SUFFIX, SUPPORTED_SUFFIXES, read_file
+from .records import ArticleError, Limits, LoadResult
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def file_id(path: Path, articles_dir: Path | None) -> str:
     return resolved.as_posix()
 
 
-def load_file(path: Path, ident: str, max_bytes: int, max_html_bytes: int | None = None) -> LoadResult:
+def load_file(path: Path, ident: str, limits: Limits) -> LoadResult:
     """Load one file as article(s) with id `ident` (see `file_id`); problems become messages, never exceptions.
 
     Messages and sources name the file by `ident`, so a server never shows its own absolute paths
@@ -55,12 +54,11 @@ def load_file(path: Path, ident: str, max_bytes: int, max_html_bytes: int | None
         kind = BY_SUFFIX.get(suffix)
         if kind is None:
             raise ArticleError(f"unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-        markup = Config.max_html_bytes if max_html_bytes is None else max_html_bytes
-        raw = read_text(path, min(max_bytes, markup) if kind.markup else max_bytes, result, ident, kind.markup)
-        if not raw.strip():
+        data = read_file(path, kind, limits, result, ident)
+        if not data.strip():
             raise ArticleError("is empty")
         dates: list[str] = []
-        kind.read(raw, path, ident, result, dates)
+        kind.read(data, path, ident, result, dates, limits)
         result.warnings += [f"{ident}: {line}" for line in dates]
     except json.JSONDecodeError as err:
         result.errors.append(f"{ident}: invalid JSON at line {err.lineno}: {err.msg}")
@@ -108,12 +106,11 @@ def inside(file: Path, folder: Path, result: LoadResult) -> bool:
     return True
 
 
-def load_paths(paths: Iterable[Path | str], articles_dir: Path | None, max_bytes: int,
-               max_html_bytes: int | None = None) -> LoadResult:
+def load_paths(paths: Iterable[Path | str], articles_dir: Path | None, limits: Limits) -> LoadResult:
     """Load files and folders (ids per `file_id`); duplicate ids in one batch keep the first and report the rest."""
     result = LoadResult()
     for file, ident in article_files(paths, articles_dir, result):
-        result.extend(load_file(file, ident, max_bytes, max_html_bytes))
+        result.extend(load_file(file, ident, limits))
     return first_per_id(result)
 
 

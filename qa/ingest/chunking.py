@@ -1,6 +1,7 @@
 """Sentence-aware chunking in embedding-model tokens, with exact character offsets."""
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,19 +82,24 @@ class Chunker:
     overlap: int
 
     def run(self, article: Article) -> list[Chunk]:
+        """Windows of whole sentences. In a paged article (PDF) a window never reaches into the next page
+        and overlaps nothing across a page break, so each chunk cites one page: the page it starts on,
+        also when its last sentence runs on over the break."""
         units = self._units(article.text)
+        page = [bisect.bisect_right(article.pages, start) for start, _, _ in units] if article.pages else None
         chunks: list[Chunk] = []
         i = 0
         while i < len(units):
             j, total = i, 0
-            while j < len(units) and (j == i or total + units[j][2] <= self.max_tokens):
+            while j < len(units) and (j == i or total + units[j][2] <= self.max_tokens and
+                                      (page is None or page[j] == page[i])):
                 total += units[j][2]
                 j += 1
             start, end = units[i][0], units[j - 1][1]
             chunks.append(Chunk(article.id, len(chunks), start, end, article.text[start:end]))
             if j >= len(units):
                 break
-            i = max(i + 1, j - self.overlap)
+            i = j if page is not None and page[j] != page[j - 1] else max(i + 1, j - self.overlap)
         return chunks
 
     def _units(self, text: str) -> list[tuple[int, int, int]]:

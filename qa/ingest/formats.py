@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import scripts
 from ..jsonl import json_lines
 from ..schema import Article
-from .records import FAR_FUTURE, ArticleError, LoadResult, make_article
+from .documents import docx_to_article, pdf_to_article
+from .records import FAR_FUTURE, ArticleError, LoadResult, Limits, make_article
 
 # A page title that is an error notice, not an article ("404 Not Found", "Page not found | Example News").
 ERROR_TITLE = re.compile(r"(?:oops|sorry|error)?\s*(?:error\s*)?(?:40[0-9]|410|50[0-9])?\s*(?:error)?\s*"
@@ -24,10 +25,12 @@ BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xf
         (b"\xfe\xff", "utf-16"))
 
 
-# Files that are not text whatever their name says (an uncompressed PDF has no NUL byte at its start).
-MAGIC = ((b"%PDF-", "PDF"), (b"PK\x03\x04", "ZIP (or Word, or another Office)"), (b"\x89PNG", "PNG image"),
-         (b"\xff\xd8\xff", "JPEG image"), (b"GIF8", "GIF image"), (b"\x1f\x8b", "gzip"),
-         (b"\xd0\xcf\x11\xe0", "legacy Office"))
+# Files that are not text whatever their name says (an uncompressed PDF has no NUL byte at its start),
+# and what to do about those that can be read under their own name.
+MAGIC = ((b"%PDF-", "PDF", "; rename it .pdf to index it"),
+         (b"PK\x03\x04", "ZIP (or Word, or another Office)", "; a Word document is read as .docx"),
+         (b"\x89PNG", "PNG image", ""), (b"\xff\xd8\xff", "JPEG image", ""), (b"GIF8", "GIF image", ""),
+         (b"\x1f\x8b", "gzip", ""), (b"\xd0\xcf\x11\xe0", "legacy Office", "; save it as .docx or .pdf"))
 
 
 CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
@@ -66,9 +69,9 @@ def read_text(path: Path, max_bytes: int, result: LoadResult, ident: str, html: 
             except UnicodeDecodeError as err:
                 raise ArticleError(f"starts with a {encoding.upper()} byte-order mark but is not valid "
                                    f"{encoding.upper()} (byte {err.start})") from err
-    for magic, kind in MAGIC:
+    for magic, kind, hint in MAGIC:
         if raw.startswith(magic):
-            raise ArticleError(f"is a {kind} file, not text (whatever its name says)")
+            raise ArticleError(f"is a {kind} file, not text (whatever its name says){hint}")
     if b"\x00" in raw[:8192]:
         raise ArticleError("looks like a binary file, not text")
     if html:
@@ -88,9 +91,14 @@ def article_from_record(record: Any, *, default_id: str, source: str, warnings: 
     if not isinstance(text, str) or not text.strip():
         raise ArticleError("has no `text` string")
     url = str(record.get("url") or "")
-    return make_article(text, id=str(record.get("id") or url or default_id), title=record.get("title"),
-                        source=url or source, published=record.get("published") or record.get("date"),
-                        author=record.get("author"), site=record.get("site"), warnings=warnings)
+    article = make_article(text, id=str(record.get("id") or url or default_id), title=record.get("title"),
+                           source=url or source, published=record.get("published") or record.get("date"),
+                           author=record.get("author"), site=record.get("site"), warnings=warnings)
+    pages = record.get("pages") or ()
+    if pages and not (isinstance(pages, list) and all(type(p) is int for p in pages) and pages[0] == 0
+                      and pages == sorted(pages) and pages[-1] <= len(article.text)):
+        raise ArticleError("has `pages` that are not the ascending offsets where its pages start")
+    return replace(article, pages=tuple(pages))
 
 
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
@@ -196,7 +204,20 @@ def _append_record(result: LoadResult, record: Any, where: str, default_id: str,
         result.errors.append(f"{where}: {err}; skipped")
 
 
-def read_jsonl(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str]) -> None:
+def read_bytes(path: Path, max_bytes: int, name: str, magic: bytes) -> bytes:
+    """A binary document, refused when oversize or when its bytes are not of its kind."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ArticleError(f"is {size:,} bytes, over the {max_bytes:,}-byte limit per {name} file "
+                           f"(Config.max_document_bytes)")
+    data = path.read_bytes()
+    if magic not in data[:1024]:
+        other = next((f"a {kind} file" for sig, kind, _ in MAGIC if data.startswith(sig)), "something else")
+        raise ArticleError(f"is not a {name} file but {other} (whatever its name says)")
+    return data
+
+
+def read_jsonl(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str], limits: Limits) -> None:
     for lineno, record, problem in json_lines(raw):
         if problem:
             result.errors.append(f"{ident}:{lineno}: {problem}; line skipped")
@@ -204,38 +225,59 @@ def read_jsonl(raw: str, path: Path, ident: str, result: LoadResult, dates: list
             _append_record(result, record, f"{ident}:{lineno}", f"{ident}#{lineno}", ident)
 
 
-def read_json(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str]) -> None:
+def read_json(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str], limits: Limits) -> None:
     data = json.loads(raw)
     records = data if isinstance(data, list) else [data]
     for i, record in enumerate(records):
         _append_record(result, record, f"{ident}[{i}]", ident if len(records) == 1 else f"{ident}#{i}", ident)
 
 
-def read_html(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str]) -> None:
+def read_html(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str], limits: Limits) -> None:
     result.articles.append(html_to_article(raw, id=ident, source=ident, fallback_title=path.stem, warnings=dates))
 
 
-def read_markdown(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str]) -> None:
+def read_markdown(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str], limits: Limits) -> None:
     result.articles.append(markdown_to_article(raw, id=ident, source=ident, fallback_title=path.stem, warnings=dates))
 
 
-def read_plain(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str]) -> None:
+def read_plain(raw: str, path: Path, ident: str, result: LoadResult, dates: list[str], limits: Limits) -> None:
     result.articles.append(make_article(raw, id=ident, source=ident, fallback_title=path.stem))
+
+
+def read_pdf(data: bytes, path: Path, ident: str, result: LoadResult, dates: list[str], limits: Limits) -> None:
+    result.articles.append(pdf_to_article(data, id=ident, source=ident, fallback_title=path.stem,
+                                          max_pages=limits.pdf_pages, warnings=dates))
+
+
+def read_docx(data: bytes, path: Path, ident: str, result: LoadResult, dates: list[str], limits: Limits) -> None:
+    result.articles.append(docx_to_article(data, id=ident, source=ident, fallback_title=path.stem, warnings=dates))
 
 
 @dataclass(frozen=True)
 class Format:
     """One kind of article file: its suffixes and its reader, which adds the file's articles (or messages)
-    to the result; `markup` files have their own size limit (`Config.max_html_bytes`) and charset rules."""
+    to the result. `kind` says how the file is read first: "text" (UTF-8), "markup" (its own size limit,
+    `Config.max_html_bytes`, and its declared charset) or "document" (bytes starting with `magic`,
+    `Config.max_document_bytes`)."""
 
     name: str
     suffixes: tuple[str, ...]
-    read: Callable[[str, Path, str, LoadResult, list[str]], None]
-    markup: bool = False
+    read: Callable[..., None]
+    kind: str = "text"
+    magic: bytes = b""
 
 
 FORMATS = (Format("text", (".txt",), read_plain), Format("Markdown", (".md", ".markdown"), read_markdown),
-           Format("HTML", (".html", ".htm"), read_html, markup=True), Format("JSON", (".json",), read_json),
-           Format("JSON lines", (".jsonl",), read_jsonl))
+           Format("HTML", (".html", ".htm"), read_html, "markup"), Format("JSON", (".json",), read_json),
+           Format("JSON lines", (".jsonl",), read_jsonl), Format("PDF", (".pdf",), read_pdf, "document", b"%PDF-"),
+           Format("Word", (".docx",), read_docx, "document", b"PK\x03\x04"))
 BY_SUFFIX = {suffix: f for f in FORMATS for suffix in f.suffixes}
 SUPPORTED_SUFFIXES = tuple(BY_SUFFIX)
+
+
+def read_file(path: Path, kind: Format, limits: Limits, result: LoadResult, ident: str) -> str | bytes:
+    """A file's content as its format's reader takes it, within its kind's size limit."""
+    if kind.kind == "document":
+        return read_bytes(path, limits.document_bytes, kind.name, kind.magic)
+    markup = kind.kind == "markup"
+    return read_text(path, limits.html_bytes if markup else limits.file_bytes, result, ident, markup)

@@ -100,3 +100,18 @@ def shorten(text: str, limit: int = TITLE_CHARS) -> str:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
     return cut.rstrip(",;:—-") + "…"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large a file may be, by kind (values: Config)."""
+
+    file_bytes: int
+    html_bytes: int
+    document_bytes: int  # PDF and Word
+    pdf_pages: int
+
+    @classmethod
+    def of(cls, config) -> "Limits":
+        return cls(config.max_file_bytes, min(config.max_file_bytes, config.max_html_bytes),
+                   config.max_document_bytes, config.max_pdf_pages)

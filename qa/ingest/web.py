@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
 import json
 import math
 import re
-import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,10 +24,9 @@ from typing import Callable, Iterable
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .articles import place_file
-
-from .formats import decode_html, html_to_article
-
-from .records import ArticleError, LoadResult
+from .formats import BY_SUFFIX, decode_html, html_to_article
+from .guard import Deadline, FetchError, UrlPolicy, _deadline_transport
+from .records import ArticleError, Limits, LoadResult
 from ..config import Config
 from ..schema import Article
 
@@ -37,155 +34,24 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml", "application/rdf+xml",
               "application/feed+json", "application/json") + HTML_TYPES  # a page may name its feed
 SITEMAP_TYPES = ("application/xml", "text/xml", "text/plain")
+# Documents a page address may serve, as the formats that read them (ingest/documents.py).
+DOCUMENT_TYPES = {"application/pdf": ".pdf",
+                  "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx"}
 MAX_SITEMAPS = 10  # nested sitemaps read from one sitemap index
 WEB_FOLDER = "web"  # under the articles folder: one JSON record per fetched article
-
-
-class UrlRefused(ArticleError):
-    """A URL that may not be fetched (scheme, or an address on the server's own network); nothing was sent."""
-
-
-class FetchError(ArticleError):
-    """A URL that could not be fetched or is not what was asked for; the message says which."""
-
-
-URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-def is_url(text: str) -> bool:
-    """Anything with a scheme (http://, file://, ftp://…): the guard then says which ones are fetched."""
-    return bool(URL_SCHEME.match(str(text)))
-
-
-def resolve(host: str, port: int) -> list[str]:
-    """The addresses a host name stands for; "localhost" and names under ".localhost" are loopback (RFC 6761)."""
-    host = host.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return ["127.0.0.1"]
-    try:
-        return [str(ipaddress.ip_address(host))]
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as err:
-        raise FetchError(f"cannot resolve the host name {host!r} ({err})") from err
-    return list(dict.fromkeys(info[4][0] for info in infos))
-
-
-def refusal(address: str) -> str | None:
-    """Why an address is on the server's own network (and refused by default), or None for a public one."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if ip == ipaddress.ip_address("169.254.169.254") or ip == ipaddress.ip_address("fd00:ec2::254"):
-        return "a cloud metadata address"
-    for kind in ("unspecified", "loopback", "link_local", "private", "multicast", "reserved"):
-        if getattr(ip, f"is_{kind}"):
-            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind.replace('_', '-')} address"
-    return None if ip.is_global else "not a public address"
-
-
-@dataclass(frozen=True)
-class UrlPolicy:
-    """Which addresses may be fetched: public ones, plus private ones when the operator allows them
-    (`QA_ALLOW_PRIVATE_URLS=1`, `--allow-private-urls`), plus `allowed` networks (tests: 127.0.0.1 only)."""
-
-    allow_private: bool = False
-    allowed: tuple[str, ...] = ()  # networks, such as "127.0.0.1/32"
-
-    def address(self, url: str) -> tuple[str, str, int]:
-        """(address to connect to, host name, port) for a URL, or UrlRefused before anything is sent."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise UrlRefused(f"only http and https URLs can be added, not {parts.scheme or 'a bare path'}:")
-        if not parts.hostname:
-            raise UrlRefused("the URL has no host name")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as err:
-            raise UrlRefused(f"the URL's port is not valid ({err})") from err
-        addresses = resolve(parts.hostname, port)
-        for address in addresses:  # every address: a name with one public and one private address is refused
-            why = refusal(address)
-            if why and not self.allow_private and not self._allowed(address):
-                named = f"{address} is" if parts.hostname.strip("[]") == address else f"{parts.hostname} is {address},"
-                raise UrlRefused(f"{named} {why} on the server's own network; refused "
-                                 f"(set QA_ALLOW_PRIVATE_URLS=1 or --allow-private-urls to allow it)")
-        return addresses[0], parts.hostname, port
-
-    def _allowed(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        return any(ip in ipaddress.ip_network(net) for net in self.allowed)
-
-
-class Deadline:
-    """The moment the current URL's time is up: every connect, read and write waits at most until then,
-    so a server that drips a byte a second (each read well inside the per-read timeout) is cut off too."""
-
-    def __init__(self):
-        self.at = math.inf
-
-    def left(self, timeout: float | None) -> float:
-        import httpcore
-
-        remaining = self.at - time.monotonic()
-        if remaining <= 0:
-            raise httpcore.ReadTimeout("the deadline for this URL passed")
-        return remaining if timeout is None else min(timeout, remaining)
-
-    @property
-    def passed(self) -> bool:
-        return time.monotonic() >= self.at
-
-
-def _deadline_transport(deadline: Deadline):
-    """httpx's transport on a network backend whose streams obey `deadline`."""
-    import httpcore
-    import httpx
-
-    class Stream(httpcore.NetworkStream):
-        def __init__(self, stream):
-            self.stream = stream
-
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return self.stream.read(max_bytes, deadline.left(timeout))
-
-        def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            self.stream.write(buffer, deadline.left(timeout))
-
-        def close(self) -> None:
-            self.stream.close()
-
-        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
-            return Stream(self.stream.start_tls(ssl_context, server_hostname, deadline.left(timeout)))
-
-        def get_extra_info(self, info):
-            return self.stream.get_extra_info(info)
-
-    class Backend(httpcore.NetworkBackend):
-        def __init__(self):
-            self.backend = httpcore.SyncBackend()
-
-        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-            return Stream(self.backend.connect_tcp(host, port, deadline.left(timeout), local_address, socket_options))
-
-        def sleep(self, seconds: float) -> None:
-            self.backend.sleep(seconds)
-
-    class Transport(httpx.HTTPTransport):
-        def __init__(self):
-            super().__init__()
-            self._pool = httpcore.ConnectionPool(ssl_context=httpx.create_ssl_context(), network_backend=Backend())
-
-    return Transport()
 
 
 @dataclass(frozen=True)
 class Fetched:
     url: str  # after redirects
     content_type: str
-    text: str
+    body: bytes
+    charset: str | None = None  # as the server declared it
+
+    @property
+    def text(self) -> str:
+        """The body as text (HTML, XML, feeds): UTF-8, else the charset the server or the page declares."""
+        return decode_html(self.body, self.charset)
 
 
 class Fetcher:
@@ -202,7 +68,7 @@ class Fetcher:
                                    trust_env=False, headers={"User-Agent": config.user_agent},
                                    transport=_deadline_transport(self.deadline))
 
-    def get(self, url: str, accept: tuple[str, ...], limit: int | None = None) -> Fetched:
+    def get(self, url: str, accept: tuple[str, ...], limit: int | Callable[[str], int] | None = None) -> Fetched:
         """One URL, redirects followed by hand (each hop guarded), within `Config.fetch_deadline` in all."""
         self.deadline.at = time.monotonic() + self.config.fetch_deadline
         try:
@@ -210,7 +76,7 @@ class Fetcher:
         finally:
             self.deadline.at = math.inf
 
-    def _get(self, url: str, accept: tuple[str, ...], limit: int) -> Fetched:
+    def _get(self, url: str, accept: tuple[str, ...], limit: int | Callable[[str], int]) -> Fetched:
         import httpx
 
         for _ in range(self.config.fetch_max_redirects + 1):
@@ -235,7 +101,7 @@ class Fetcher:
                 raise FetchError(f"cannot fetch ({type(err).__name__}: {str(err)[:160]})") from err
         raise FetchError(f"more than {self.config.fetch_max_redirects} redirects")
 
-    def _body(self, url: str, response, accept: tuple[str, ...], limit: int) -> Fetched:
+    def _body(self, url: str, response, accept: tuple[str, ...], limit: int | Callable[[str], int]) -> Fetched:
         import httpx
 
         if response.status_code >= 400:
@@ -243,6 +109,7 @@ class Fetcher:
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype and ctype not in accept:
             raise FetchError(f"is {ctype}, not {' or '.join(accept[:2])}")
+        limit = limit(ctype) if callable(limit) else limit  # by content type: a PDF may be larger than a page
         if int(response.headers.get("content-length") or 0) > limit:
             raise FetchError(f"is {int(response.headers['content-length']):,} bytes, over the {limit:,}-byte limit")
         body = bytearray()
@@ -252,15 +119,24 @@ class Fetcher:
                 raise FetchError(f"is over the {limit:,}-byte limit")
             if self.deadline.passed:  # a server that keeps sending, fast enough for every single read
                 raise httpx.ReadTimeout("the deadline for this URL passed")
-        return Fetched(url, ctype, decode_html(bytes(body), response.charset_encoding))
+        return Fetched(url, ctype, bytes(body), response.charset_encoding)
 
     # Pages, feeds and sitemaps.
     def page(self, url: str) -> tuple[Article, list[str]]:
         """One article. Its id is the page's canonical URL when that is on the site it was fetched from
         (after redirects), else the address it was fetched from; its source is that address."""
-        fetched = self.get(url, HTML_TYPES, min(self.config.max_file_bytes, self.config.max_html_bytes))
+        limits = Limits.of(self.config)
+        fetched = self.get(url, HTML_TYPES + tuple(DOCUMENT_TYPES),
+                           lambda ctype: limits.document_bytes if ctype in DOCUMENT_TYPES else limits.html_bytes)
         warnings: list[str] = []
         name = urlsplit(fetched.url).path.rstrip("/").rsplit("/", 1)[-1] or urlsplit(fetched.url).hostname or url
+        if fetched.content_type in DOCUMENT_TYPES:  # a PDF or Word document: its id is its address
+            kind = BY_SUFFIX[DOCUMENT_TYPES[fetched.content_type]]
+            if kind.magic not in fetched.body[:1024]:
+                raise FetchError(f"is served as {fetched.content_type} but is not a {kind.name} file")
+            result = LoadResult()
+            kind.read(fetched.body, Path(name), fetched.url, result, warnings, limits)
+            return replace(result.articles[0], source=fetched.url), warnings
         article = html_to_article(fetched.text, id=fetched.url, source=fetched.url, fallback_title=name,
                                   warnings=warnings)
         if article.id != fetched.url and not same_site(article.id, fetched.url):
@@ -386,7 +262,7 @@ def save(articles: Iterable[Article], articles_dir: Path) -> list[Path]:
         folder = dest.parent
         folder.mkdir(parents=True, exist_ok=True)
         record = {"id": a.id, "url": a.source, "title": a.title, "published": a.published, "author": a.author,
-                  "site": a.site, "text": a.text}
+                  "site": a.site, "text": a.text, **({"pages": list(a.pages)} if a.pages else {})}
         place_file(folder, dest, lambda tmp: tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1),
                                                             encoding="utf-8"))
         saved.append(dest)

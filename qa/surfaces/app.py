@@ -233,7 +233,8 @@ def serve(assistant: Answering, args) -> int:
     print(f"Serving the chat at http://{args.host}:{args.port} (open it in a browser; Ctrl-C stops)", flush=True)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 auth=(user, password) if user and password else None,
-                max_file_size=assistant.config.max_file_bytes, css=CSS, footer_links=["api"])
+                max_file_size=max(library.config.max_file_bytes, library.config.max_document_bytes), css=CSS,
+                footer_links=["api"])
     return 0
 
 

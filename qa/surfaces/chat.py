@@ -17,9 +17,10 @@ from ..index.library import Library
 from ..index.store import IndexEmpty, IndexMissing
 from ..ingest.articles import file_id, load_file, place_file
 from ..ingest.formats import SUPPORTED_SUFFIXES
-from ..ingest.records import LoadResult
+from ..ingest.guard import is_url
+from ..ingest.records import Limits, LoadResult
 from ..query import Query
-from .followups import Turn, answer_in_context, follow_up_candidate  # noqa: F401 - the chat's names
+from .followups import Turn, answer_in_context
 from .replies import escape, format_reply, whole_article
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def ask(assistant: Answering, library: Library, query: Query, history: list[Turn
         return f"⚠️ {escape(str(err))}", None
     article = ""
     if ans.found and not ans.source.url:
-        article = whole_article(library, ans.source.article_id)
+        article = whole_article(library, ans.source.article_id, ans.source.page)
     return format_reply(ans, resolved, article), Turn(query.question, ans.text, resolved.question)
 
 
@@ -93,7 +94,7 @@ def add_uploads(library: Library, files: list[str], folder: Path) -> tuple[Index
     a corrected re-upload updates the article instead of adding a second one.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    limit = library.config.max_file_bytes
+    limits = Limits.of(library.config)  # each format's size limit, checked before anything is read
     result = LoadResult()
     for upload in files or []:
         src = Path(upload)
@@ -101,11 +102,8 @@ def add_uploads(library: Library, files: list[str], folder: Path) -> tuple[Index
         if src.suffix.lower() not in SUPPORTED_SUFFIXES:
             result.errors.append(f"{dest.name}: unsupported file type; use {', '.join(SUPPORTED_SUFFIXES)}")
             continue
-        if src.stat().st_size > limit:
-            result.errors.append(f"{dest.name}: {src.stat().st_size:,} bytes is over the {limit:,}-byte limit")
-            continue
         ident = file_id(dest, library.config.articles_dir)  # as a rebuild of the articles folder names it
-        loaded = load_file(src, ident, limit, library.config.max_html_bytes)
+        loaded = load_file(src, ident, limits)
         loaded.articles = own_ids(library, loaded, dest, ident)
         result.extend(loaded)
         if loaded.articles:
@@ -116,8 +114,7 @@ def add_uploads(library: Library, files: list[str], folder: Path) -> tuple[Index
 def own_ids(library: Library, loaded: LoadResult, dest: Path, ident: str) -> list:
     """The upload's articles that may be written: new ids, or ids that the earlier upload of the same
     name held. An id (a JSON record's `id` or `url`) of an article from anywhere else is refused."""
-    limit = library.config.max_file_bytes
-    before = {a.id for a in load_file(dest, ident, limit).articles} if dest.is_file() else set()
+    before = {a.id for a in load_file(dest, ident, Limits.of(library.config)).articles} if dest.is_file() else set()
     kept = []
     for article in loaded.articles:
         if article.id not in before and library.indexed(article.id) is not None:
@@ -139,7 +136,7 @@ def add_pasted(library: Library, title: str, text: str, folder: Path) -> tuple[I
     content = (f"# {title}\n\n" if title else "") + text + "\n"
     place_file(folder, dest, lambda tmp: tmp.write_text(content, encoding="utf-8"))
     ident = file_id(dest, library.config.articles_dir)
-    return _index(library, load_file(dest, ident, library.config.max_file_bytes))
+    return _index(library, load_file(dest, ident, Limits.of(library.config)))
 
 
 MAX_URLS = 20  # addresses taken from the Articles tab at once
@@ -199,7 +196,7 @@ def remove_article(library: Library, article_id: str, articles_dir: Path) -> str
     if not report.removed:
         return text
     base = article_id.split("#", 1)[0]  # records of one JSON file share it
-    saved = (web.saved_path(article_id, articles_dir) if web.is_url(article_id) else
+    saved = (web.saved_path(article_id, articles_dir) if is_url(article_id) else
              Path(articles_dir) / base if base.startswith(f"{UPLOADS}/") else None)
     if saved is None or not saved.is_file():
         return text + ("<br>Its file stays in the articles folder (it is not one the chat saved); delete it "

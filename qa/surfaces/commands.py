@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from ..answering.pipeline import Assistant
+from ..ingest.guard import is_url
 from ..ingest.records import ArticleError, SNIPPET_CHARS, shorten
 from ..query import QuestionError
 from .distributed import ClusterError
@@ -65,8 +66,8 @@ def cmd_add(assistant: Assistant, args) -> int:
 
     if not (args.paths or args.feed or args.sitemap):
         raise ArticleError("give article files, folders or URLs to add (or --feed URL, --sitemap URL)")
-    urls = [p for p in args.paths if web.is_url(p)]
-    loaded, encoder = read_articles(assistant, args, [Path(p) for p in args.paths if not web.is_url(p)])
+    urls = [p for p in args.paths if is_url(p)]
+    loaded, encoder = read_articles(assistant, args, [Path(p) for p in args.paths if not is_url(p)])
     if urls or args.feed or args.sitemap:
         config = assistant.config.with_(allow_private_urls=args.allow_private_urls)
         fetched = web.load_urls(config, urls, args.feed, args.sitemap, existing=assistant.library.indexed)
@@ -168,7 +169,8 @@ def cmd_search(assistant: Assistant, args) -> int:
     passages = assistant.retrieve(query)
     print_undated(assistant.snapshot().undated_articles(query.filter) if query.filter.dates else 0)
     for p in passages:
-        print(f"{p.rank}. [{p.score:.4f}] {p.article.title} ({p.article.id}{dated(p.article.published)}, chars {p.chunk.start}-{p.chunk.end})")
+        where = f"{p.article.id}{paged(p.article.page_at(p.chunk.start))}{dated(p.article.published)}"
+        print(f"{p.rank}. [{p.score:.4f}] {p.article.title} ({where}, chars {p.chunk.start}-{p.chunk.end})")
         print(f"   {shorten(p.chunk.text, SNIPPET_CHARS)}")
     return 0
 
@@ -189,7 +191,7 @@ def cmd_ask(assistant: Assistant, args) -> int:
     print(f"Answer: {ans.text}")
     print(f"Confidence: {ans.confidence:.2f}")
     s = ans.source
-    print(f"Source: {s.title} ({s.source or s.article_id}){f', page {s.page}' if s.page else ''}{dated(s.published)}")
+    print(f"Source: {s.title} ({s.source or s.article_id}){paged(s.page)}{dated(s.published)}")
     print(f"Passage: {' '.join(marked.split())}")
     if ans.alternatives:
         print("Alternatives: " + "; ".join(f"{a.text} ({a.confidence:.2f})" for a in ans.alternatives))
@@ -197,7 +199,7 @@ def cmd_ask(assistant: Assistant, args) -> int:
         print("Other articles:")
         for other in ans.other_articles:
             print(f"  {other.text} ({other.confidence:.2f}): " + "; ".join(
-                f"{c.source.title}{dated(c.source.published)}" for c in other.articles))
+                f"{c.source.title}{paged(c.source.page)}{dated(c.source.published)}" for c in other.articles))
     print(f"({ans.timings_ms['total']:.0f} ms)")
     return 0
 
@@ -209,6 +211,10 @@ def print_undated(count: int) -> None:
 
 def dated(published: str | None) -> str:
     return f", {published[:10]}" if published else ""
+
+
+def paged(page: int | None) -> str:
+    return f", p. {page}" if page else ""
 
 
 def cmd_eval(assistant: Assistant, args) -> int:

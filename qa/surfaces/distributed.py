@@ -22,7 +22,7 @@ import numpy as np
 
 from ..ingest.articles import article_files, first_per_id, load_file
 
-from ..ingest.records import LoadResult
+from ..ingest.records import Limits, LoadResult
 from ..ingest.chunking import Chunker
 from ..config import BUNDLED_READER, Config
 from ..runtime.embedding import Embedder, model_id
@@ -93,7 +93,7 @@ def load_paths(paths: Iterable[Path | str], config: Config) -> LoadResult:
         per_task = config.ray_files_per_task
         ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / per_task))
         ds = ds.map_batches(_load_batch, batch_size=per_task, batch_format="numpy",
-                            fn_kwargs={"max_bytes": config.max_file_bytes})
+                            fn_kwargs={"limits": Limits.of(config)})
         parts: dict[int, LoadResult] = {}
         for batch in guarded(ds.iter_batches(batch_format="numpy", batch_size=None), config.ray_stall_seconds):
             parts.update((int(n), pickle.loads(blob)) for n, blob in zip(batch["n"], batch["result"]))
@@ -102,8 +102,8 @@ def load_paths(paths: Iterable[Path | str], config: Config) -> LoadResult:
     return first_per_id(result)
 
 
-def _load_batch(batch: dict[str, np.ndarray], max_bytes: int) -> dict[str, np.ndarray]:
-    loaded = [pickle.dumps(load_file(Path(path), str(ident), max_bytes)) for path, ident in zip(batch["path"], batch["id"])]
+def _load_batch(batch: dict[str, np.ndarray], limits: Limits) -> dict[str, np.ndarray]:
+    loaded = [pickle.dumps(load_file(Path(path), str(ident), limits)) for path, ident in zip(batch["path"], batch["id"])]
     return {"n": batch["n"], "result": np.array(loaded, dtype=object)}
 
 

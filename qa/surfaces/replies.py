@@ -42,7 +42,7 @@ def link(url: str, label: str) -> str:
 
 
 def page_of(source: Source) -> str:
-    return f", page {source.page}" if source.page else ""
+    return f" · p. {source.page}" if source.page else ""
 
 
 def source_line(source: Source) -> str:
@@ -62,11 +62,16 @@ def is_web(source: Source) -> bool:
     return source.url.startswith(("http://", "https://"))
 
 
-def whole_article(library: Library, article_id: str) -> str:
-    """A collapsed copy of a file-based article, so its source can be read in full from the chat."""
+def whole_article(library: Library, article_id: str, page: int | None = None) -> str:
+    """A collapsed copy of a file-based article, so its source can be read in full from the chat; of a
+    paged one (PDF), the page that holds the answer."""
     article = library.indexed(article_id)
     if article is None:
         return ""
+    if page and article.pages:
+        ends = article.pages[1:] + (len(article.text),)
+        body = "\n\n".join(paragraphs(p) for p in article.text[article.pages[page - 1]:ends[page - 1]].split("\n\n"))
+        return (f"<details><summary>Read page {page} of {len(article.pages)}</summary>\n\n{body}\n\n</details>")
     text = article.text
     cut = f"\n\n*(cut at {WHOLE_ARTICLE_CHARS:,} characters)*" if len(text) > WHOLE_ARTICLE_CHARS else ""
     body = "\n\n".join(paragraphs(p) for p in text[:WHOLE_ARTICLE_CHARS].split("\n\n") if p.strip())
