@@ -170,6 +170,12 @@ class Config:
     fetch_timeout: float = 15.0  # seconds per connect and per read (fetch_deadline bounds the whole URL)
     fetch_max_redirects: int = 5
     feed_max_articles: int = 200  # pages fetched from one feed or sitemap
+    # `qa watch`: how often a subscription is fetched by default, the pause between two requests to one
+    # host (robots.txt's Crawl-delay when longer), hosts fetched at once, and the longest back-off after errors.
+    watch_every: float = 15 * 60
+    watch_host_delay: float = 1.0
+    watch_hosts: int = 4
+    watch_max_backoff: float = 24 * 3600
     user_agent: str = "qa-articles/0.1 (offline question answering over articles; +https://pypi.org/project/qa-articles/)"
     # Follow-ups: the previous turn is kept as context only when it raises the reader's margin this much.
     follow_up_gain: float = 1.5  # logits; chosen on the labelled set in tests/data/followups/

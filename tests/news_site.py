@@ -3,9 +3,11 @@ feed, a sitemap and a page full of clutter. Pages are addressed as http://news.l
 (names under .localhost are loopback, RFC 6761), because trafilatura keeps only links on a domain name."""
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import threading
+import time
 from dataclasses import dataclass
 
 STORY = [  # (path, published, how the page states its date, title, the sentence with the figure)
@@ -124,6 +126,8 @@ class NewsSite:
     base: str
     pages: dict
     requests: list
+    conditional: list  # paths answered "304 Not Modified" to a conditional GET
+    settings: dict  # "slow": seconds each /slow/… request takes; "retry_after": what /busy/… asks for
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -136,6 +140,8 @@ class NewsSite:
 def serve() -> NewsSite:
     pages: dict[str, tuple[str, bytes]] = {}
     requests: list[str] = []
+    conditional: list[str] = []
+    settings = {"slow": 1.0, "retry_after": "120", "busy": set()}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the http.server API
@@ -150,10 +156,26 @@ def serve() -> NewsSite:
                 self.send_header("Location", "http://10.0.0.7/secret")
                 self.end_headers()
                 return
+            if self.path.startswith("/busy") or self.path in settings["busy"]:  # overloaded: come back later
+                self.send_response(503)
+                self.send_header("Retry-After", settings["retry_after"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.path.startswith("/slow"):
+                time.sleep(settings["slow"])
             ctype, body = pages.get(self.path, ("text/plain", b""))
+            etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+            if self.path in pages and self.headers.get("If-None-Match") == etag:
+                conditional.append(self.path)
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
             self.send_response(200 if self.path in pages else 404)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
+            self.send_header("ETag", etag)
             self.end_headers()
             self.wfile.write(body)
 
@@ -170,4 +192,4 @@ def serve() -> NewsSite:
     pages["/big.html"] = ("text/html", b"<p>" + b"x" * 4096 + b"</p>")
     pages["/photo.jpg"] = ("image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 64)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return NewsSite(server, base, pages, requests)
+    return NewsSite(server, base, pages, requests, conditional, settings)

@@ -306,3 +306,41 @@ def test_a_pdf_upload_is_answered_with_its_page(server, tmp_path):
         OUTPUT.mkdir(exist_ok=True)
         page.screenshot(path=str(OUTPUT / "pdf.png"), full_page=True)
         browser.close()
+
+
+def test_a_subscription_added_in_the_articles_tab_is_answered_after_a_pass(server, tmp_path):
+    from news_site import STORY, serve
+    from playwright.sync_api import sync_playwright
+
+    url, tmp = server
+    site = serve()
+    try:
+        page_path = "/news/ferry-strike.html"
+        site.pages[page_path] = (site.pages[STORY[0][0]][0], site.pages[STORY[0][0]][1].replace(
+            b"At least 12 people were killed when flash floods swept through Riverton",
+            b"The ferry crews of Riverton walked out on strike over pay, the union said,"))
+        site.pages["/watch.xml"] = ("application/rss+xml", (f'<rss version="2.0"><channel><title>Herald</title><item>'
+                                                            f'<link>{site.base}{page_path}</link></item></channel></rss>').encode())
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1300})
+            page.goto(url)
+            page.get_by_role("tab", name="Articles").click()
+            page.locator("#watch").get_by_text("Subscriptions: feeds and sitemaps kept current").click()
+            page.locator("#watch-url input, #watch-url textarea").first.fill(site.url("/watch.xml"))
+            page.locator("#watch-add").click()
+            page.wait_for_function("() => document.querySelector('#status').innerText.includes('Watching')",
+                                   timeout=30_000)
+            assert "not fetched yet" in page.locator("#subscriptions").inner_text()
+            page.locator("#watch-fetch").click()
+            page.wait_for_function("() => document.querySelector('#status').innerText.includes('1 added')",
+                                   timeout=90_000)
+            assert "ok: 1 new or updated" in page.locator("#subscriptions").inner_text()
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "watch.png"), full_page=True)
+            page.get_by_role("tab", name="Chat").click()
+            reply = send(page, "Who walked out on strike over pay?")
+            assert "ferry crews" in reply
+            browser.close()
+    finally:
+        site.stop()

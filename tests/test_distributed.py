@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from doc_files import REPORT, make_docx, make_pdf
 
 from conftest import ROOT, SEEDS
 
@@ -43,7 +44,7 @@ def contents(index):
     """Articles, chunk ids with offsets and texts, and each chunk's vector: what two builds must share."""
     snap = Snapshot.open(index)
     try:
-        articles = sorted((a.id, a.title, a.chunks) for a in snap.articles())
+        articles = sorted((a.id, a.title, a.chunks, snap.article(a.id).pages) for a in snap.articles())
         vectors = {}
         for _, segment in snap.segments:
             ids, vecs = segment.all_vectors()
@@ -61,6 +62,8 @@ def corpus(tmp_path_factory):
     generated_articles(folder, 300)
     for seed in SEEDS.iterdir():
         (folder / seed.name).write_bytes(seed.read_bytes())
+    make_pdf(folder / "report.pdf", REPORT)  # documents take the cluster's path too
+    make_docx(folder / "newsletter.docx")
     return folder
 
 
@@ -79,7 +82,7 @@ def test_a_cluster_build_equals_a_local_build_and_uses_both_nodes(ray_cluster, c
     assert all(int(n) > 0 for n in re.findall(r"(\d+) chunks", nodes.group(2)))
     a_articles, a_layout, a_vectors = contents(local)
     b_articles, b_layout, b_vectors = contents(remote)
-    assert len(a_articles) == 301 and a_articles == b_articles
+    assert len(a_articles) == 303 and a_articles == b_articles
     assert a_layout == b_layout  # same chunk ids, offsets and texts
     assert a_vectors.keys() == b_vectors.keys()
     worst = max(float(np.abs(a_vectors[i] - b_vectors[i]).max()) for i in a_vectors)
@@ -130,7 +133,7 @@ def test_losing_a_worker_node_mid_build_finishes_or_leaves_the_index_unchanged(r
     assert killed_mid_build, text
     if build.returncode == 0:  # Ray restarted the lost actors elsewhere: the whole corpus is there
         articles, _, vectors = contents(index)
-        assert len(articles) == 301 and len(vectors) == sum(a[2] for a in articles)
+        assert len(articles) == 303 and len(vectors) == sum(a[2] for a in articles)
     else:  # or it stopped with one clear line, and the index is the one from before
         errors = [line for line in text.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "index is unchanged" in errors[0], text

@@ -47,11 +47,42 @@ class Fetched:
     content_type: str
     body: bytes
     charset: str | None = None  # as the server declared it
+    status: int = 200  # 304: not modified since the validators sent
+    validators: tuple[str, str] = ("", "")  # (ETag, Last-Modified), for the next conditional GET
 
     @property
     def text(self) -> str:
         """The body as text (HTML, XML, feeds): UTF-8, else the charset the server or the page declares."""
         return decode_html(self.body, self.charset)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a feed or sitemap lists: (link, updated stamp) entries, and the fetch of the listing itself."""
+
+    fetched: Fetched
+    entries: tuple[tuple[str, str], ...]
+
+
+class HttpError(FetchError):
+    """The server answered an error status; `retry_after` (seconds) when it said when to come back."""
+
+    def __init__(self, status: int, retry_after: float | None = None):
+        super().__init__(f"the server answered HTTP {status}" + (f" (retry after {retry_after:g} s)" if retry_after else ""))
+        self.status, self.retry_after = status, retry_after
+
+
+def retry_after(value: str) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date) as seconds from now."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time()) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 class Fetcher:
@@ -63,20 +94,27 @@ class Fetcher:
         self.config = config
         self.policy = policy or UrlPolicy(config.allow_private_urls)
         self.deadline = Deadline()
+        self.requests = 0  # GETs sent (redirects aside), for the watcher's reports
         # trust_env=False: a proxy from the environment would connect on our behalf, past the guard.
         self.client = httpx.Client(timeout=httpx.Timeout(config.fetch_timeout), follow_redirects=False,
                                    trust_env=False, headers={"User-Agent": config.user_agent},
                                    transport=_deadline_transport(self.deadline))
 
-    def get(self, url: str, accept: tuple[str, ...], limit: int | Callable[[str], int] | None = None) -> Fetched:
-        """One URL, redirects followed by hand (each hop guarded), within `Config.fetch_deadline` in all."""
+    def get(self, url: str, accept: tuple[str, ...], limit: int | Callable[[str], int] | None = None,
+            validators: tuple[str, str] = ("", "")) -> Fetched:
+        """One URL, redirects followed by hand (each hop guarded), within `Config.fetch_deadline` in all.
+
+        With `validators` (an ETag, a Last-Modified date) the GET is conditional: an unchanged resource
+        comes back as status 304 with no body."""
         self.deadline.at = time.monotonic() + self.config.fetch_deadline
+        self.requests += 1
         try:
-            return self._get(url, accept, limit or self.config.max_file_bytes)
+            return self._get(url, accept, limit or self.config.max_file_bytes, validators)
         finally:
             self.deadline.at = math.inf
 
-    def _get(self, url: str, accept: tuple[str, ...], limit: int | Callable[[str], int]) -> Fetched:
+    def _get(self, url: str, accept: tuple[str, ...], limit: int | Callable[[str], int],
+             validators: tuple[str, str]) -> Fetched:
         import httpx
 
         for _ in range(self.config.fetch_max_redirects + 1):
@@ -84,7 +122,9 @@ class Fetcher:
             parts = urlsplit(url)
             at = f"[{address}]" if ":" in address else address
             target = urlunsplit((parts.scheme, f"{at}:{port}", parts.path or "/", parts.query, ""))
-            headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": ", ".join(accept) + ", */*;q=0.1"}
+            headers = {"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": ", ".join(accept) + ", */*;q=0.1",
+                       **({"If-None-Match": validators[0]} if validators[0] else {}),
+                       **({"If-Modified-Since": validators[1]} if validators[1] else {})}
             extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
             try:
                 with self.client.stream("GET", target, headers=headers, extensions=extensions) as response:
@@ -105,8 +145,11 @@ class Fetcher:
         import httpx
 
         if response.status_code >= 400:
-            raise FetchError(f"the server answered HTTP {response.status_code}")
+            raise HttpError(response.status_code, retry_after(response.headers.get("retry-after", "")))
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        found = (response.headers.get("etag", ""), response.headers.get("last-modified", ""))
+        if response.status_code == 304:
+            return Fetched(url, ctype, b"", None, 304, found)
         if ctype and ctype not in accept:
             raise FetchError(f"is {ctype}, not {' or '.join(accept[:2])}")
         limit = limit(ctype) if callable(limit) else limit  # by content type: a PDF may be larger than a page
@@ -119,7 +162,7 @@ class Fetcher:
                 raise FetchError(f"is over the {limit:,}-byte limit")
             if self.deadline.passed:  # a server that keeps sending, fast enough for every single read
                 raise httpx.ReadTimeout("the deadline for this URL passed")
-        return Fetched(url, ctype, bytes(body), response.charset_encoding)
+        return Fetched(url, ctype, bytes(body), response.charset_encoding, response.status_code, found)
 
     # Pages, feeds and sitemaps.
     def page(self, url: str) -> tuple[Article, list[str]]:
@@ -150,10 +193,17 @@ class Fetcher:
 
         Links on any host are kept (a newsroom's `http://cms/rss`); each is guarded when it is fetched.
         """
+        return [link for link, _ in self.feed_entries(url).entries]
+
+    def feed_entries(self, url: str, validators: tuple[str, str] = ("", "")) -> "Listing":
+        """A feed's (link, updated) entries, the stamp being the entry's updated or published date as the feed
+        writes it; `Listing.fetched.status` 304 when the feed did not change since `validators`."""
         import feedparser
         from trafilatura.feeds import FeedParameters, determine_feed
 
-        fetched = self.get(url, FEED_TYPES)
+        fetched = self.get(url, FEED_TYPES, validators=validators)
+        if fetched.status == 304:
+            return Listing(fetched, ())
         if fetched.content_type in HTML_TYPES:  # a site's page: follow the feed it announces
             feeds = [f for f in determine_feed(fetched.text, self._params(fetched.url, FeedParameters))
                      if f != fetched.url]
@@ -163,29 +213,39 @@ class Fetcher:
         # A stream, never a string: feedparser opens a string that looks like a URL or a path itself.
         parsed = feedparser.parse(io.BytesIO(fetched.text.encode("utf-8")), resolve_relative_uris=False,
                                   sanitize_html=False)
-        links = [urljoin(fetched.url, entry.get("link") or entry.get("id") or "") for entry in parsed.entries]
-        links = list(dict.fromkeys(link for link in links if link.lower().startswith(("http://", "https://"))))
-        if not links:
+        entries: dict[str, str] = {}
+        for entry in parsed.entries:
+            link = urljoin(fetched.url, entry.get("link") or entry.get("id") or "")
+            if link.lower().startswith(("http://", "https://")) and link not in entries:
+                entries[link] = str(entry.get("updated") or entry.get("published") or "")
+        if not entries:
             why = f" ({type(parsed.bozo_exception).__name__})" if parsed.get("bozo") and not parsed.entries else ""
             raise FetchError(f"lists no article links{why}")
-        return links[: self.config.feed_max_articles]
+        return Listing(fetched, tuple(entries.items())[: self.config.feed_max_articles])
 
     def sitemap(self, url: str) -> list[str]:
         """The page links of a sitemap, following a sitemap index, through trafilatura's sitemap parser."""
+        return [link for link, _ in self.sitemap_entries(url).entries]
+
+    def sitemap_entries(self, url: str, validators: tuple[str, str] = ("", "")) -> "Listing":
+        """A sitemap's page links (with no stamp), conditional on `validators` like `feed_entries`."""
         from trafilatura.sitemaps import SitemapObject
 
+        first = self.get(url, SITEMAP_TYPES, validators=validators)
+        if first.status == 304:
+            return Listing(first, ())
         domain, base = self._host(url)
         sitemap = SitemapObject(base, domain, [url])
         while sitemap.sitemap_urls and len(sitemap.seen) < MAX_SITEMAPS \
                 and len(sitemap.urls) < self.config.feed_max_articles:
             sitemap.current_url = sitemap.sitemap_urls.pop()
             sitemap.seen.add(sitemap.current_url)
-            sitemap.content = self.get(sitemap.current_url, SITEMAP_TYPES).text
+            sitemap.content = (first if sitemap.current_url == url else self.get(sitemap.current_url, SITEMAP_TYPES)).text
             sitemap.process()
             sitemap.sitemap_urls = [s for s in sitemap.sitemap_urls if s not in sitemap.seen]
         if not sitemap.urls:
             raise FetchError("lists no page links (trafilatura keeps links on the sitemap's own domain)")
-        return list(dict.fromkeys(sitemap.urls))[: self.config.feed_max_articles]
+        return Listing(first, tuple((link, "") for link in dict.fromkeys(sitemap.urls))[: self.config.feed_max_articles])
 
     def _params(self, url: str, factory):
         domain, base = self._host(url)
@@ -232,19 +292,29 @@ def load_urls(config: Config, pages: Iterable[str] = (), feeds: Iterable[str] = 
         except ArticleError as err:
             result.errors.append(f"{url}: {err}")
             continue
-        prior = claimed.get(article.id)  # this batch's, else the index's article with this id
-        known = existing(article.id) if prior is None and existing is not None else None
-        owner = prior if prior is not None else known.source if known is not None else None
-        if owner is not None and owner != article.source and article.id != article.source:
-            warnings.append(f"its canonical URL {article.id} is already the id of an article from "
-                            f"{owner or 'a file'}; kept as its own article under the address it was fetched from")
-            article = replace(article, id=article.source)
-            prior = claimed.get(article.id)
-        if prior is None:  # two links to one page (a redirect): once
-            claimed[article.id] = article.source
+        article = claim(article, warnings, claimed, existing)
+        if article is not None:
             result.articles.append(article)
         result.warnings += [f"{url}: {line}" for line in warnings]
     return result
+
+
+def claim(article: Article, warnings: list[str], claimed: dict[str, str],
+          existing: Callable[[str], Article | None] | None) -> Article | None:
+    """The fetched article under an id it may take, or None when this batch already has it (two links to
+    one page). `claimed` maps the batch's ids to the addresses their articles came from."""
+    prior = claimed.get(article.id)  # this batch's, else the index's article with this id
+    known = existing(article.id) if prior is None and existing is not None else None
+    owner = prior if prior is not None else known.source if known is not None else None
+    if owner is not None and owner != article.source and article.id != article.source:
+        warnings.append(f"its canonical URL {article.id} is already the id of an article from "
+                        f"{owner or 'a file'}; kept as its own article under the address it was fetched from")
+        article = replace(article, id=article.source)
+        prior = claimed.get(article.id)
+    if prior is not None:
+        return None
+    claimed[article.id] = article.source
+    return article
 
 
 def saved_path(article_id: str, articles_dir: Path) -> Path:

@@ -44,6 +44,8 @@ def add_server_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="create a public Gradio link (off by default)")
     p.add_argument("--backend", default=env("QA_BACKEND"), metavar="URL",
                    help="send questions to a `qa serve` service at URL (default: answer in this process)")
+    p.add_argument("--watch", action="store_true", default=env("QA_WATCH", "") in ("1", "true", "yes"),
+                   help="also keep the subscribed feeds and sitemaps current (`qa watch run`) in this process")
     return p
 
 
@@ -62,6 +64,7 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
     import gradio as gr
 
     from ..ingest.formats import SUPPORTED_SUFFIXES
+    from .watch import SUBSCRIPTION_HEADERS, fetch_now, subscribe, subscription_rows, unsubscribe
     from .chat import (UPLOADS, Turn, add_pasted, add_uploads, add_urls, article_rows, escape, remove_article,
                        report_text, turn_of)
 
@@ -128,6 +131,22 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
             return "Choose an article to remove.", *refresh()
         return remove_article(library, article_id, articles_dir), *refresh()
 
+    def watched():
+        now = subscription_rows(library)
+        return now, gr.update(choices=[r[0] for r in now], value=None)
+
+    @reported(4)
+    def watch_add(url, every, sitemap):
+        return subscribe(library, url, every, sitemap), "", *watched()
+
+    @reported(3)
+    def watch_remove(url):
+        return unsubscribe(library, url), *watched()
+
+    @reported(6)
+    def watch_fetch(progress=gr.Progress(track_tqdm=True)):
+        return fetch_now(library), *watched(), *refresh()
+
     @reported(4)
     def rebuild(progress=gr.Progress(track_tqdm=True)):
         progress(0, desc="Reading articles")
@@ -191,6 +210,18 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
                 choice = gr.Dropdown(label="Article to remove", choices=[r[1] for r in rows])
                 remove_btn = gr.Button("Remove article", variant="stop")
                 rebuild_btn = gr.Button("Rebuild index", elem_id="rebuild")
+            with gr.Accordion("Subscriptions: feeds and sitemaps kept current", open=False, elem_id="watch"):
+                subs = gr.Dataframe(headers=SUBSCRIPTION_HEADERS, value=subscription_rows(library), interactive=False,
+                                    elem_id="subscriptions", wrap=True)
+                with gr.Row():
+                    watch_url = gr.Textbox(label="Feed or sitemap URL", elem_id="watch-url", scale=4)
+                    watch_every = gr.Textbox(label="Every", value="15m", elem_id="watch-every", scale=1)
+                    watch_sitemap = gr.Checkbox(label="Sitemap", elem_id="watch-sitemap", scale=1)
+                    watch_btn = gr.Button("Watch", elem_id="watch-add", scale=1)
+                with gr.Row():
+                    watch_choice = gr.Dropdown(label="Subscription to remove", choices=[r[0] for r in subscription_rows(library)])
+                    unwatch_btn = gr.Button("Stop watching", variant="stop")
+                    fetch_btn = gr.Button("Fetch now", elem_id="watch-fetch")
             # One progress display, on the status line: the table keeps showing the articles meanwhile.
             writes = dict(concurrency_limit=1, concurrency_id="writes", api_visibility="private",
                           show_progress_on=[status])
@@ -199,6 +230,10 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
             url_btn.click(from_web, [urls, kind], [status, urls, table, choice, sites], **writes)
             remove_btn.click(remove, choice, [status, table, choice, sites], **writes)
             rebuild_btn.click(rebuild, None, [status, table, choice, sites], **writes)
+            watch_btn.click(watch_add, [watch_url, watch_every, watch_sitemap], [status, watch_url, subs, watch_choice],
+                            **writes)
+            unwatch_btn.click(watch_remove, watch_choice, [status, subs, watch_choice], **writes)
+            fetch_btn.click(watch_fetch, None, [status, subs, watch_choice, table, choice, sites], **writes)
             demo.load(refresh, None, [table, choice, sites], api_visibility="private")
         gr.api(api_answer, api_name="answer", concurrency_limit=concurrency, concurrency_id="chat")
     demo.queue(default_concurrency_limit=concurrency)
@@ -228,6 +263,11 @@ def serve(assistant: Answering, args) -> int:
         assistant.warm_up()  # load the models (or reach the --backend service) before the first person asks
     except QAError as err:  # the --backend service does not answer yet
         print(f"warning: {err}; questions fail until it answers", file=sys.stderr)
+    if getattr(args, "watch", False):
+        from .watch import in_background
+
+        in_background(library)
+        print("Watching the index's subscriptions (qa watch) in this process", flush=True)
     user, password = os.environ.get("QA_USERNAME"), os.environ.get("QA_PASSWORD")
     demo = build_ui(assistant, library, Path(assistant.config.articles_dir), args.concurrency)
     print(f"Serving the chat at http://{args.host}:{args.port} (open it in a browser; Ctrl-C stops)", flush=True)

@@ -139,7 +139,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     from .app import add_server_options
+    from .watch import options as watch_options
 
+    watch_options(sub, command, [common])
     add_server_options(command("chat", cmd_chat, "serve the browser chat (builds the index on first start)"))
     v = command("serve", cmd_serve, "serve answers as a replicated HTTP API on Ray (POST /answer, GET /health)")
     v.add_argument("--ray", default=None, metavar="ADDRESS",
