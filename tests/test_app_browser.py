@@ -35,6 +35,15 @@ def ask(page, question: str, expect: str, nth: int):
                            arg=[nth, expect], timeout=60_000)
 
 
+def add_feed(page, feed_url: str, done: str) -> None:
+    """Add a feed's articles in the Articles tab and wait until the status line matches `done` (a JS regex)."""
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#url textarea").fill(feed_url)
+    page.locator("#url-kind").get_by_text("RSS/Atom feed").click()
+    page.locator("#add-url").click()
+    page.wait_for_function(f"() => {done}.test(document.querySelector('#status').innerText)", timeout=90_000)
+
+
 def test_chat_upload_and_screenshot(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -130,12 +139,7 @@ def test_news_from_a_feed_with_dates_and_other_articles(server, tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.goto(url)
-            page.get_by_role("tab", name="Articles").click()
-            page.locator("#url textarea").fill(site.url("/feed.xml"))
-            page.locator("#url-kind").get_by_text("RSS/Atom feed").click()
-            page.locator("#add-url").click()
-            page.wait_for_function("() => document.querySelector('#status').innerText.includes('3 added')",
-                                   timeout=90_000)
+            add_feed(page, site.url("/feed.xml"), "/3 added/")
             table = page.locator("#articles").inner_text()
             assert all(title in table and published in table for _, published, _, title, _ in STORY)
 
@@ -253,12 +257,7 @@ def test_the_chat_keeps_to_the_sites_chosen(server, tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
             page.goto(url)
-            page.get_by_role("tab", name="Articles").click()
-            page.locator("#url textarea").fill(site.url("/feed.xml"))
-            page.locator("#url-kind").get_by_text("RSS/Atom feed").click()
-            page.locator("#add-url").click()
-            page.wait_for_function("() => /3 (added|unchanged)/.test(document.querySelector('#status').innerText)",
-                                   timeout=90_000)
+            add_feed(page, site.url("/feed.xml"), "/3 (added|unchanged)/")
             page.get_by_role("tab", name="Chat").click()
             page.locator("#dates").get_by_text("Filters: dates and sites").click()
             page.locator("#sites input").click()
