@@ -216,3 +216,20 @@ def test_sigterm_stops_the_watcher_between_writes(site, tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "3 added" in "".join(lines) and out.strip().endswith("stopped")
     assert len(Assistant(index_dir=index).library.articles()) == 3
+
+
+@pytest.mark.integration
+def test_a_chat_with_watch_runs_the_watcher_in_its_process(site, watched):
+    """`qa chat --watch`: the watcher on a thread of the chat's process; due subscriptions are fetched."""
+    from qa.surfaces.watch import in_background
+
+    subscriptions.add(watched.config.index_dir, site.url("/feed.xml"), "feed", 3600)
+    stop = in_background(watched.library)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(subscriptions.load(watched.config.index_dir)[0].items) < 3:
+            time.sleep(0.5)
+    finally:
+        stop.set()
+    assert watched.answer("How many people were killed in the Riverton floods?").found
+    assert subscriptions.load(watched.config.index_dir)[0].status == "ok: 3 new or updated"
