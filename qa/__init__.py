@@ -7,15 +7,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__all__ = ["Answer", "Article", "Assistant", "Chunk", "Config", "Passage", "RetrievalMode", "answer"]
+__all__ = ["Answer", "Article", "Assistant", "Chunk", "Config", "Filter", "Library", "Passage", "Query", "RetrievalMode",
+           "Source", "answer"]
 __version__ = "0.1.0"
 _HOMES = {"Config": "config", "RetrievalMode": "config", "Assistant": "answering.pipeline", "answer": "answering.pipeline",
-          "Answer": "schema", "Article": "schema", "Chunk": "schema", "Passage": "schema"}
+          "Answer": "schema", "Article": "schema", "Chunk": "schema", "Passage": "schema", "Source": "schema",
+          "Query": "query", "Filter": "query", "Library": "index.library"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config, RetrievalMode
     from .answering.pipeline import Assistant, answer
-    from .schema import Answer, Article, Chunk, Passage
+    from .index.library import Library
+    from .query import Filter, Query
+    from .schema import Answer, Article, Chunk, Passage, Source
 
 
 def __getattr__(name: str):

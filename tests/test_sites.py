@@ -50,6 +50,8 @@ def test_the_cli_takes_site_on_ask_and_search(sites, capsys):
     assert main(["search", QUESTION, "--site", "apnews.com", "--site", "reuters.com", "--index", index]) == 0
     out = capsys.readouterr().out
     assert "apnews.com/article/skerry" in out and "reuters.com/world" in out and "notes/skerry.txt" not in out
+    assert main(["search", QUESTION, "--site", "bbc.co.uk", "--index", index]) == 0
+    assert capsys.readouterr().out.strip() == "No passages: no article is from bbc.co.uk."
     assert main(["ask", QUESTION, "--site", "not a host", "--index", index]) == 2
     assert capsys.readouterr().err.strip() == "error: site 'not a host' is not a host name; write it as reuters.com"
 

@@ -168,6 +168,8 @@ def cmd_search(assistant: Assistant, args) -> int:
     query = assistant.query(args.query, k=args.k, since=args.since, until=args.until, site=args.site)
     passages = assistant.retrieve(query)
     print_undated(assistant.snapshot().undated_articles(query.filter) if query.filter.dates else 0)
+    if not passages:
+        print(f"No passages: no article is {query.filter.describe()}." if not query.filter.empty else "No passages.")
     for p in passages:
         where = f"{p.article.id}{paged(p.article.page_at(p.chunk.start))}{dated(p.article.published)}"
         print(f"{p.rank}. [{p.score:.4f}] {p.article.title} ({where}, chars {p.chunk.start}-{p.chunk.end})")
