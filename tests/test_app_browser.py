@@ -343,3 +343,33 @@ def test_a_subscription_added_in_the_articles_tab_is_answered_after_a_pass(serve
             browser.close()
     finally:
         site.stop()
+
+
+def test_the_timeline_shows_each_articles_figure_and_a_question_can_be_followed(server, tmp_path):
+    from news_site import serve
+    from playwright.sync_api import sync_playwright
+
+    url, tmp = server
+    site = serve()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.goto(url)
+            add_feed(page, site.url("/feed.xml"), "/3 (added|unchanged)/")
+            page.get_by_role("tab", name="Chat").click()
+            reply = send(page, "How many people have died so far in the Riverton floods?")
+            assert "23" in reply
+            plot = page.locator("#timeline-plot")
+            plot.locator("img").wait_for(timeout=30_000)  # the timeline: three articles, three labelled points
+            page.locator("#follow").click()
+            page.wait_for_function("() => document.querySelector('#follow-status').innerText.includes('Following')",
+                                   timeout=60_000)
+            OUTPUT.mkdir(exist_ok=True)
+            page.screenshot(path=str(OUTPUT / "timeline.png"), full_page=True)
+            page.get_by_role("tab", name="Articles").click()
+            page.locator("#follows").get_by_text("Followed questions").click()
+            assert "How many people have died so far" in page.locator("#followed").inner_text()
+            browser.close()
+    finally:
+        site.stop()

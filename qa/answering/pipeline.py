@@ -18,6 +18,7 @@ from ..runtime.models import shared
 from ..schema import Answer, Article, Chunk, Passage
 from .calibration import Calibration, CalibrationSettings
 from .composition import Composition, compose
+from .following import Refresher
 from .protocol import Answering
 from .reader import Decoding, Reader, ReaderSettings, Reading, best_per_article, decode, ranks_of
 from .retrieval import Retriever
@@ -29,6 +30,8 @@ class Assistant(Answering):
     def __init__(self, config: Config | None = None, **overrides):
         self.config = (config or Config()).with_(**overrides)
         self.library = Library(self.config)  # the same folder's articles, and the live snapshot both read
+        self.follows = Refresher(self)  # followed questions are answered again after each write
+        self.library.after_write.append(self.follows)
 
     # Components, loaded on first use and shared by every assistant with the same settings.
     @property

@@ -6,7 +6,7 @@ the embedder is loaded only by a write that embeds.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..config import Config
 from ..ingest.articles import load_paths
@@ -27,6 +27,9 @@ class Library:
 
     def __init__(self, config: Config):
         self.config = config
+        # Called with the report of each write that changed articles, after its commit (off the writer's
+        # lock): followed questions are answered again there (answering/following.py).
+        self.after_write: list[Callable[[IndexReport], None]] = []
         self.live = LiveIndex(Path(config.index_dir), SearchSettings.of(config), config.filter_exact_max,
                               self._check)
 
@@ -47,14 +50,20 @@ class Library:
         return load_paths(paths, self.config.articles_dir, Limits.of(self.config))
 
     def add(self, articles: Iterable[Article], progress: bool = False, encoder: Encoder | None = None) -> IndexReport:
-        return self.indexer(encoder).update(add=articles, progress=progress)
+        return self._written(self.indexer(encoder).update(add=articles, progress=progress))
 
     def remove(self, ids: Iterable[str]) -> IndexReport:
-        return self.indexer().update(remove=ids)
+        return self._written(self.indexer().update(remove=ids))
 
     def rebuild(self, articles: Iterable[Article], progress: bool = False,
                 encoder: Encoder | None = None) -> IndexReport:
-        return self.indexer(encoder).build(articles, progress=progress)
+        return self._written(self.indexer(encoder).build(articles, progress=progress))
+
+    def _written(self, report: IndexReport) -> IndexReport:
+        if report.added or report.updated or report.removed:
+            for hook in self.after_write:
+                hook(report)
+        return report
 
     def compact(self, full: bool = True) -> CompactionReport | None:
         return self.indexer().compact(full=full)

@@ -162,3 +162,17 @@ def fsync_tree(folder: Path) -> None:
                 os.fsync(handle.fileno())
     for path in [folder, *[p for p in folder.rglob("*") if p.is_dir()]]:
         fsync_dir(path)
+
+
+def write_json(path: Path, data) -> None:
+    """A small JSON file beside the index (subscriptions, followed questions), whole or not at all:
+    written to `.tmp-<name>`, synced, renamed in, and the folder synced."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

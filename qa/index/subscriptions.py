@@ -5,7 +5,6 @@ index folder, so a copied index keeps them. Written whole to a temporary file, s
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -14,7 +13,7 @@ from typing import Callable
 
 from ..errors import QAError
 from ..locking import locked
-from .manifest import fsync_dir
+from .manifest import write_json
 
 FILE = "subscriptions.json"
 MAX_ITEMS = 2000  # links remembered per subscription (a feed lists its newest 10-200)
@@ -73,15 +72,7 @@ def load(index_dir: Path) -> list[Subscription]:
 
 def save(index_dir: Path, subscriptions: list[Subscription]) -> None:
     """The whole list, atomically: a reader sees the old file or the new one."""
-    folder = Path(index_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".tmp-{FILE}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump([asdict(s) for s in subscriptions], handle, ensure_ascii=False, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, folder / FILE)
-    fsync_dir(folder)
+    write_json(Path(index_dir) / FILE, [asdict(s) for s in subscriptions])
 
 
 def update(index_dir: Path, change: Callable[[list[Subscription]], list[Subscription]]) -> list[Subscription]:

@@ -65,6 +65,7 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
 
     from ..ingest.formats import SUPPORTED_SUFFIXES
     from .watch import SUBSCRIPTION_HEADERS, fetch_now, subscribe, subscription_rows, unsubscribe
+    from .chat import FOLLOW_HEADERS, follow_question, follow_rows, timeline_figure
     from .chat import (UPLOADS, Turn, add_pasted, add_uploads, add_urls, article_rows, escape, remove_article,
                        report_text, turn_of)
 
@@ -76,8 +77,9 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
         asked = [{"role": "user", "content": escape(" ".join(message.split()))}] if message.strip() else []
         chat = chat + asked + [{"role": "assistant", "content": reply}]
         if turn is None:
-            return message, chat, turns
-        return "", chat, turns + [{"question": turn.question, "answer": turn.answer, "resolved": turn.resolved}]
+            return message, chat, turns, gr.skip()
+        return "", chat, turns + [{"question": turn.question, "answer": turn.answer, "resolved": turn.resolved,
+                                   "points": turn.points}], timeline_figure(turn.points)
 
     def api_answer(question: str, k: int = assistant.config.k, since: str = "", until: str = "",
                    site: str = "") -> dict:
@@ -108,6 +110,21 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
                     return (f"⚠️ {html.escape(str(err))}", *[gr.skip()] * (outputs - 1))
             return run
         return wrap
+
+    @reported(3)
+    def follow(turns):
+        return follow_question(assistant, turns), follow_rows(library), gr.update(
+            choices=[r[0] for r in follow_rows(library)])
+
+    @reported(3)
+    def unfollow(follow_id):
+        from ..index import follows as followed
+
+        if not follow_id:
+            return "Choose a followed question to remove.", gr.skip(), gr.skip()
+        followed.remove(library.config.index_dir, follow_id)
+        rows = follow_rows(library)
+        return f"No longer following {follow_id}.", rows, gr.update(choices=[r[0] for r in rows], value=None)
 
     @reported(5)
     def upload(files, progress=gr.Progress(track_tqdm=True)):
@@ -181,10 +198,18 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
                                         info="only articles from these sites (a site includes its subdomains)")
                 gr.Markdown("Only articles published in this range (days included) are searched; articles without a "
                             "date are left out. A date or site that cannot be read is refused, never ignored.")
+            with gr.Accordion("Timeline of the last answer: what each article said, and when", open=True,
+                              elem_id="timeline"):
+                plot = gr.Plot(label="each article's answer at its published date (★ the answer)",
+                               elem_id="timeline-plot")
+                with gr.Row():
+                    follow_btn = gr.Button("Follow this question", size="sm", elem_id="follow")
+                    follow_status = gr.Markdown(elem_id="follow-status")
             gr.Examples(EXAMPLES, inputs=box, label="Try")
             clear = gr.Button("New conversation", size="sm")
             for trigger in (box.submit, send.click):
-                trigger(respond, [box, chatbot, turns, since, until, sites], [box, chatbot, turns], api_visibility="private",
+                trigger(respond, [box, chatbot, turns, since, until, sites], [box, chatbot, turns, plot],
+                        api_visibility="private",
                         concurrency_limit=concurrency, concurrency_id="chat")
             clear.click(lambda: ([], []), None, [chatbot, turns], api_visibility="private")
         with gr.Tab("Articles"):
@@ -222,6 +247,13 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
                     watch_choice = gr.Dropdown(label="Subscription to remove", choices=[r[0] for r in subscription_rows(library)])
                     unwatch_btn = gr.Button("Stop watching", variant="stop")
                     fetch_btn = gr.Button("Fetch now", elem_id="watch-fetch")
+            with gr.Accordion("Followed questions: answered again after every change", open=False, elem_id="follows"):
+                followed_table = gr.Dataframe(headers=FOLLOW_HEADERS, value=follow_rows(library), interactive=False,
+                                              elem_id="followed", wrap=True)
+                with gr.Row():
+                    follow_choice = gr.Dropdown(label="Followed question to remove",
+                                                choices=[r[0] for r in follow_rows(library)])
+                    unfollow_btn = gr.Button("Stop following", variant="stop")
             # One progress display, on the status line: the table keeps showing the articles meanwhile.
             writes = dict(concurrency_limit=1, concurrency_id="writes", api_visibility="private",
                           show_progress_on=[status])
@@ -235,9 +267,24 @@ def build_ui(assistant: Answering, library: Library, articles_dir: Path, concurr
             unwatch_btn.click(watch_remove, watch_choice, [status, subs, watch_choice], **writes)
             fetch_btn.click(watch_fetch, None, [status, subs, watch_choice, table, choice, sites], **writes)
             demo.load(refresh, None, [table, choice, sites], api_visibility="private")
+            demo.load(lambda: follow_rows(library), None, followed_table, api_visibility="private")
+            follow_btn.click(follow, turns, [follow_status, followed_table, follow_choice], **writes)
+            unfollow_btn.click(unfollow, follow_choice, [status, followed_table, follow_choice], **writes)
         gr.api(api_answer, api_name="answer", concurrency_limit=concurrency, concurrency_id="chat")
     demo.queue(default_concurrency_limit=concurrency)
     return demo
+
+
+def chat_library(assistant: Answering) -> Library:
+    """The index the chat's Articles tab writes (also with --backend); after each write its followed
+    questions are answered again, through whichever assistant answers."""
+    library = getattr(assistant, "library", None)
+    if library is None:
+        from ..answering.following import Refresher
+
+        library = Library(assistant.config)
+        library.after_write.append(Refresher(assistant))
+    return library
 
 
 def serve(assistant: Answering, args) -> int:
@@ -247,7 +294,7 @@ def serve(assistant: Answering, args) -> int:
     logging.getLogger("qa.progress").setLevel(logging.INFO)  # how far a long upload's embedding got
     print(f"Opening the index at {assistant.config.index_dir} …", flush=True)
     try:
-        library = Library(assistant.config)  # the chat's Articles tab writes here, also with --backend
+        library = chat_library(assistant)
         report = library.ensure_index(progress=True)
         library.snapshot()
     except QAError as err:

@@ -10,6 +10,7 @@ import threading
 import unicodedata
 from pathlib import Path
 
+from ..answering.following import timeline
 from ..answering.protocol import Answering
 from ..errors import QAError
 from ..index.indexing import IndexReport
@@ -38,7 +39,7 @@ def ask(assistant: Answering, library: Library, query: Query, history: list[Turn
     article = ""
     if ans.found and not ans.source.url:
         article = whole_article(library, ans.source.article_id, ans.source.page)
-    return format_reply(ans, resolved, article), Turn(query.question, ans.text, resolved.question)
+    return format_reply(ans, resolved, article), Turn(query.question, ans.text, resolved.question, timeline(ans))
 
 
 def turn_of(assistant: Answering, library: Library, message: str, history: list[Turn], since: object = None,
@@ -220,3 +221,66 @@ def article_rows(library: Library) -> list[list]:
         return [[a.title, a.id, a.chunks, (a.published or "")[:10]] for a in library.articles()]
     except IndexMissing:
         return []
+
+
+# Followed questions and timelines.
+FOLLOW_HEADERS = ["id", "question", "now", "answers"]
+
+
+def timeline_figure(points):
+    """The chat's timeline: each dated article's answer at its published date, on a value axis when the
+    answers are numbers, else in the order of their dates, each point labelled with its answer; the
+    answer itself is the red star. None when fewer than one dated point (nothing to show)."""
+    dated = [p for p in points if p.published]
+    if not dated:
+        return None
+    import datetime as dt
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    numeric = all(p.value is not None for p in dated)
+    days = [dt.date.fromisoformat(p.published[:10]) for p in dated]
+    values = [p.value if numeric else i + 1 for i, p in enumerate(dated)]
+    fig, ax = plt.subplots(figsize=(8, 2.8))
+    ax.plot(days, values, "-", color="#bbbbbb", zorder=1)
+    for day, value, p in zip(days, values, dated):
+        ax.scatter([day], [value], marker="*" if p.main else "o", s=160 if p.main else 50,
+                   color="#d62728" if p.main else "#1f77b4", zorder=2)
+        ax.annotate(p.text if len(p.text) <= 30 else p.text[:29] + "…", (day, value), textcoords="offset points",
+                    xytext=(6, 6), fontsize=9)
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=2, maxticks=8, interval_multiples=True))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    if (max(days) - min(days)).days < 8:
+        ax.xaxis.set_major_locator(mdates.DayLocator())
+    ax.set_xlabel("published")
+    ax.set_ylabel("the answer" if numeric else "order")
+    if not numeric:
+        ax.set_yticks([])
+    ax.margins(x=0.15, y=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def follow_question(assistant: Answering, turns: list) -> str:
+    """ "Follow this question" on the last answer: it is answered again after every write."""
+    from ..answering.following import refresh
+    from ..index import follows
+
+    if not turns:
+        return "Ask a question first, then follow it."
+    last = turns[-1]
+    question = last.get("resolved") or last["question"]
+    followed = follows.add(assistant.config.index_dir, question, None)
+    now = next(f for f in refresh(assistant, only={followed.id}) if f.id == followed.id)
+    return f"Following “{escape(question)}” ({followed.id}): {escape(now.change_note())}. The Articles tab lists it."
+
+
+def follow_rows(library: Library) -> list[list]:
+    from ..index import follows
+
+    return [[f.id, f.question, f.change_note(), len(f.history)] for f in follows.load(library.config.index_dir)]

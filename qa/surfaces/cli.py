@@ -117,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--mode", choices=[m.value for m in RetrievalMode])
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     e.add_argument("--out", type=Path, default=None, help="write the JSON report here (and a .md beside it)")
+    e.add_argument("--report", type=Path, default=None, metavar="HTML",
+                   help="also write a self-contained HTML report with a reliability diagram, the refusal "
+                        "trade-off and a latency histogram (PNGs beside it)")
     e.add_argument("--reader", type=Path, action="append", default=None, metavar="DIR",
                    help="a reader folder to evaluate instead of the configured one; give it twice or more to "
                         "compare readers on the same questions and index")
@@ -139,9 +142,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     from .app import add_server_options
+    from .follow import options as follow_options
     from .watch import options as watch_options
 
     watch_options(sub, command, [common])
+    follow_options(command)
     add_server_options(command("chat", cmd_chat, "serve the browser chat (builds the index on first start)"))
     v = command("serve", cmd_serve, "serve answers as a replicated HTTP API on Ray (POST /answer, GET /health)")
     v.add_argument("--ray", default=None, metavar="ADDRESS",

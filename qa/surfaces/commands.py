@@ -58,6 +58,7 @@ def cmd_build(assistant: Assistant, args) -> int:
                                        encoder=encoder)
     _report_cluster(report)
     print(f"built: {report.articles} articles, {report.chunks} chunks in {report.seconds:.1f} s")
+    followed_again(assistant)
     return 1 if loaded.errors else 0
 
 
@@ -81,6 +82,7 @@ def cmd_add(assistant: Assistant, args) -> int:
         print(f"warning: {line}", file=sys.stderr)
     print(report.summary())
     print_compaction_due(assistant, report)
+    followed_again(assistant)
     return 1 if loaded.errors or report.errors else 0
 
 
@@ -90,7 +92,15 @@ def cmd_remove(assistant: Assistant, args) -> int:
         print(f"error: {line}", file=sys.stderr)
     print(report.summary())
     print_compaction_due(assistant, report)
+    followed_again(assistant)
     return 1 if report.errors else 0
+
+
+def followed_again(assistant: Assistant) -> None:
+    """After a write's summary: the followed questions, answered again (after the commit, off its lock)."""
+    if assistant.follows.wait():
+        print(f"answered the followed questions again in {assistant.follows.seconds:.1f} s; `qa follow list` "
+              f"shows what changed", file=sys.stderr)
 
 
 def print_compaction_due(assistant: Assistant, report) -> None:
@@ -220,7 +230,7 @@ def paged(page: int | None) -> str:
 
 
 def cmd_eval(assistant: Assistant, args) -> int:
-    from ..answering.evaluation import evaluate, load_qa_file, write_report
+    from ..answering.evaluation import load_qa_file, write_report
 
     items = load_qa_file(args.qa_file)[: args.limit]
     ensure_index(assistant, args)
@@ -228,7 +238,7 @@ def cmd_eval(assistant: Assistant, args) -> int:
     table = ["| reader | " + " | ".join(COMPARED) + " |", "|---|" + "---|" * len(COMPARED)]
     for n, reader in enumerate(readers):
         chosen = assistant if reader is None else Assistant(assistant.config.with_(reader_model=str(reader)))
-        report = evaluate(chosen, items, k=args.k, progress=True)
+        report = evaluated(chosen, items, args)
         for line in report.warnings:
             print(f"warning: {line}", file=sys.stderr)
         if len(readers) > 1:
@@ -244,6 +254,26 @@ def cmd_eval(assistant: Assistant, args) -> int:
 
 
 COMPARED = ("em", "f1", "refused_answerable_pct", "refused_unanswerable_pct", "latency_p50_ms")
+
+
+def evaluated(chosen: Assistant, items, args):
+    """`evaluate`; with --report every span is kept and the configured threshold applied afterwards, so the
+    plots can move the threshold while the numbers printed stay those of the configured one."""
+    from ..answering.evaluation import EvalReport, evaluate, summarize
+    from . import eval_report
+
+    if not args.report:
+        return evaluate(chosen, items, k=args.k, progress=True)
+    threshold = chosen.calibration.null_margin_threshold
+    every = evaluate(Assistant(chosen.config.with_(null_margin_threshold=float("-inf"))), items, k=args.k,
+                     progress=True)
+    rows = eval_report.at_threshold(every.rows, threshold)
+    report = EvalReport(summarize(rows, args.k or chosen.config.k), rows, every.warnings)
+    written = eval_report.write(args.report, every.rows, threshold, report.summary)
+    print("Reliability of the answered questions (the report's diagram):\n\n"
+          + eval_report.bins_markdown(eval_report.reliability(rows)) + "\n")
+    print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return report
 
 
 def cmd_train_reader(assistant: Assistant, args) -> int:

@@ -39,6 +39,7 @@ class Turn:
     question: str
     answer: str
     resolved: str = ""
+    points: tuple = ()  # the answer's timeline (`answering.following.timeline`), for the chat's plot
 
     @property
     def context(self) -> str:

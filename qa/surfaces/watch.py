@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from ..index import subscriptions
+from ..index import follows as followed, subscriptions
 from ..index.library import Library
 from ..index.watching import Flag, Watcher
 from ..ingest.guard import UrlPolicy
@@ -43,8 +43,13 @@ def cmd_watch(assistant, args) -> int:
         return 0
     if args.watch_command == "list":
         return print_list(subscriptions.load(index))
-    config = assistant.config.with_(allow_private_urls=args.allow_private_urls)
-    return run(Library(config), args.once)
+    from ..answering.pipeline import Assistant
+
+    owner = Assistant(assistant.config.with_(allow_private_urls=args.allow_private_urls))
+    code = run(owner.library, args.once)
+    if owner.follows.wait():
+        print(f"answered {len(follows_of(owner))} followed question(s) again")
+    return code
 
 
 def print_list(subs) -> int:
@@ -133,3 +138,7 @@ def html_escape(text: str) -> str:
     import html
 
     return html.escape(text)
+
+
+def follows_of(assistant) -> list:
+    return followed.load(assistant.config.index_dir)
