@@ -1,6 +1,7 @@
 """The package's shape, checked from its source (docs/architecture.md): folders that read as the pipeline,
 imports that only point down, small modules and functions, no import cycle."""
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ MAX_FUNCTION_LINES = 60
 LONG_ON_PURPOSE = {("surfaces/cli.py", "parser"), ("surfaces/app.py", "build_ui")}  # an argparse and a Gradio layout
 
 
+@functools.cache
 def modules() -> dict[str, Path]:
     return {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
             for p in PACKAGE.rglob("*.py") if "models" not in p.relative_to(PACKAGE).parts}
