@@ -1,6 +1,7 @@
 """`qa watch add|list|remove|run`, and the watcher a chat runs with `--watch` (index/watching.py)."""
 from __future__ import annotations
 
+import html
 import signal
 import sys
 import threading
@@ -113,31 +114,24 @@ def subscribe(library: Library, url: str, every: str, sitemap: bool) -> str:
     url = (url or "").strip()
     if not url:
         return "Type the address of a feed or sitemap first."
-    from ..ingest.guard import UrlPolicy
-
     UrlPolicy(library.config.allow_private_urls).address(url)  # refused now, not at the first fetch
     s = subscriptions.add(library.config.index_dir, url, "sitemap" if sitemap else "feed",
                           subscriptions.duration(every or "15m"))
-    return f"Watching {html_escape(s.url)} every {when(s.every)}; “Fetch now” or the watcher (qa watch run, --watch) fetches it."
+    return f"Watching {html.escape(s.url)} every {when(s.every)}; “Fetch now” or the watcher (qa watch run, --watch) fetches it."
 
 
 def unsubscribe(library: Library, url: str | None) -> str:
     if not url:
         return "Choose a subscription to remove."
     subscriptions.remove(library.config.index_dir, url)
-    return f"No longer watching {html_escape(url)}; its articles stay."
+    return f"No longer watching {html.escape(url)}; its articles stay."
 
 
 def fetch_now(library: Library) -> str:
     report = Watcher(library).run_once(force=True)
-    lines = [f"✅ {html_escape(report.summary())}"] + [f"⚠️ {html_escape(e)}" for e in report.errors]
+    lines = [f"✅ {html.escape(report.summary())}"] + [f"⚠️ {html.escape(e)}" for e in report.errors]
     return "<br>".join(lines)
 
-
-def html_escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
 
 
 def follows_of(assistant) -> list:
