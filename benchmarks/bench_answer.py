@@ -18,6 +18,7 @@ from qa.config import Config
 from qa.answering.evaluation import evaluate, squad_articles, summarize
 from qa.answering.pipeline import Assistant
 from qa.index.store import Snapshot
+from qa.surfaces.eval_report import at_threshold
 
 TUNING_ARTICLES = 24
 MAX_IN_CORPUS_REFUSED = 0.05  # target is <= 10%; 5% already refuses ~85% of out-of-corpus questions
@@ -75,14 +76,6 @@ def fit_confidence(rows: list[dict]) -> tuple[float, float]:
     return float(model.coef_[0][0]), float(model.intercept_[0])
 
 
-def apply_threshold(rows: list[dict], threshold: float) -> list[dict]:
-    out = []
-    for r in rows:
-        found = r["margin"] > threshold
-        out.append({**r, "found": found, "em": r["em"] if found else 0.0, "f1": r["f1"] if found else 0.0})
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--every", type=int, default=1, help="use every Nth tuning question (1 = all 5,696)")
@@ -109,8 +102,8 @@ def main() -> None:
         print(report.markdown(misses=0))
         return
     own = Assistant(base.with_(reader_backend=config.reader_backend)).calibration.null_margin_threshold  # calibration.json
-    configured = apply_threshold(raw, own)
-    fitted = apply_threshold(raw, threshold)
+    configured = at_threshold(raw, own)
+    fitted = at_threshold(raw, threshold)
     results = {"config": {"k": config.k, "mode": str(config.retrieval.value), "chunk_tokens": config.chunk_tokens,
                           "questions_every": args.every, "overrides": args.set},
                "configured_threshold": own, "at_configured_threshold": summarize(configured, config.k),

@@ -19,7 +19,7 @@ from qa.ingest.records import Limits
 from qa.dates import DateError, DateRange, normalize_date
 from qa.errors import QAError
 from qa.query import Filter, QuestionError, validate_k
-from qa.ingest.guard import FetchError, UrlPolicy, UrlRefused, is_url
+from qa.ingest.guard import UrlPolicy, UrlRefused, is_url
 from qa.ingest.web import Fetcher, load_urls
 
 LOOPBACK_ONLY = UrlPolicy(allowed=("127.0.0.1/32",))

@@ -27,9 +27,8 @@ import numpy as np
 
 from .ann import DenseIndex, SearchSettings, load_segment
 from .lexical import LexicalIndex
-from .manifest import (FORMAT_VERSION, ID_SCHEME, MANIFEST, IndexCorrupt, IndexMismatch, IndexMissing,  # noqa: F401
-                       IndexNeedsMigration, IndexProblem, Manifest, SegmentInfo, fsync_dir, fsync_tree,
-                       read_manifest, write_manifest)
+from .manifest import (IndexCorrupt, IndexMismatch, IndexMissing, IndexProblem, Manifest,  # noqa: F401 - re-exported
+                       SegmentInfo, read_manifest)
 from ..query import Filter, host_of
 from ..schema import Article, ArticleMeta, Chunk
 

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from ..index import follows as followed, subscriptions
+from ..index import subscriptions
 from ..index.library import Library
 from ..index.watching import Flag, Watcher
 from ..ingest.guard import UrlPolicy
@@ -46,10 +46,11 @@ def cmd_watch(assistant, args) -> int:
         return print_list(subscriptions.load(index))
     from ..answering.pipeline import Assistant
 
+    from .commands import followed_again
+
     owner = Assistant(assistant.config.with_(allow_private_urls=args.allow_private_urls))
     code = run(owner.library, args.once)
-    if owner.follows.wait():
-        print(f"answered {len(follows_of(owner))} followed question(s) again")
+    followed_again(owner)
     return code
 
 
@@ -133,6 +134,3 @@ def fetch_now(library: Library) -> str:
     return "<br>".join(lines)
 
 
-
-def follows_of(assistant) -> list:
-    return followed.load(assistant.config.index_dir)
