@@ -13,10 +13,11 @@ import time
 from bench_answer import TUNING_ARTICLES, dev_index
 from common import RESULTS, read_times, squad, write_results
 
-from qa.config import Config
+from qa.config import Config, Runtime
 from qa.answering.evaluation import percentile, squad_articles
 from qa.answering.pipeline import Assistant
-from qa.answering.reader import BACKENDS, Decoding, Reader
+from qa.answering.decoding import Decoding
+from qa.answering.reader import Reader
 from qa.surfaces.training import gold_passage_metrics
 from qa.surfaces.training_data import Example, squad_examples
 
@@ -39,7 +40,7 @@ def main() -> None:
     batches = [(q, assistant.search(q, config.k)) for q in questions]  # the same passages for every backend
     decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight, 0, None)
     results = {"questions_gold": len(gold), "questions_latency": len(batches), "k": config.k}
-    for backend in BACKENDS:
+    for backend in Runtime.choices():
         t0 = time.perf_counter()
         reader = Reader(config.reader_model, config.reader_max_length, config.reader_stride, backend=backend)
         load_s = time.perf_counter() - t0
@@ -56,7 +57,7 @@ def main() -> None:
              f"retrieved passages (k = {config.k}), one run, this 2-core CPU.", "",
              "| backend | gold EM | gold F1 | read p50 ms | speed-up | span beats [CLS] on other passage % | load s |",
              "|---|---|---|---|---|---|---|"]
-    for backend in BACKENDS:
+    for backend in Runtime.choices():
         r = results[backend]
         lines.append(f"| {backend} | {r['gold_em']} | {r['gold_f1']} | {r['read_p50_ms']} | "
                      f"{base['read_p50_ms'] / r['read_p50_ms']:.2f}x | {r['span_beats_cls_on_other_passage']} | {r['load_s']} |")

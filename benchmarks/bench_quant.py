@@ -18,7 +18,8 @@ from qa.config import Config
 from qa.answering.evaluation import percentile, squad_articles
 from qa.runtime.onnx_export import exported, session
 from qa.answering.pipeline import Assistant
-from qa.answering.reader import Decoding, Reader
+from qa.answering.decoding import Decoding
+from qa.answering.reader import Reader
 from qa.surfaces.training import gold_passage_metrics
 from qa.surfaces.training_data import squad_examples
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from qa.config import Config
 from qa.answering.evaluation import best_over, exact_match, f1_score, squad_articles
 from qa.answering.pipeline import Assistant
-from qa.answering.reader import Decoding, decode
+from qa.answering.decoding import Decoding, decode
 
 CUTS = (6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0)
 

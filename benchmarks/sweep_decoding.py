@@ -20,7 +20,7 @@ from tqdm import tqdm
 from qa.config import Config, RetrievalMode
 from qa.answering.evaluation import best_over, exact_match, f1_score, gold_rank
 from qa.answering.pipeline import Assistant
-from qa.answering.reader import Decoding, decode
+from qa.answering.decoding import Decoding, decode
 from qa.schema import Span
 
 DEPTH = 10

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from qa import Assistant
-from qa.answering.reader import Reading, merge, normalize, tidy, whole_words
+from qa.answering.decoding import Decoding, decode, merge, normalize, prefer_nested
+from qa.answering.reader import Reader, Reading, tidy, whole_words
 from qa.schema import Span
 
 
@@ -46,8 +47,6 @@ def test_merge_drops_overlaps_and_normalized_duplicates():
 
 
 def test_prefer_nested_keeps_qualifiers_and_minimal_answers():
-    from qa.answering.reader import prefer_nested
-
     text = "more than 1,000 soldiers"
     outer = Span(text, 0, len(text), 0, len(text), 10.0, 1.0, 1, "a")
     number = Span("1,000", 10, 15, 10, 15, 9.8, 1.0, 1, "a")
@@ -63,8 +62,6 @@ def test_prefer_nested_keeps_qualifiers_and_minimal_answers():
 
 
 def test_decode_adds_the_rank_prior_and_drops_unranked_chunks():
-    from qa.answering.reader import Decoding, decode
-
     first = Span("Kyiv", 0, 4, 0, 4, 5.0, 0.0, 1, "a")
     second = Span("Bakhmut", 0, 7, 0, 7, 5.5, 0.0, 2, "b")
     elsewhere = Span("Paris", 0, 5, 0, 5, 99.0, 0.0, 3, "c")
@@ -77,8 +74,6 @@ def test_decode_adds_the_rank_prior_and_drops_unranked_chunks():
 
 def test_reader_run_is_decode_of_candidates(assistant):
     """Serving and the tuning sweep share one decoder: run() equals decode() over candidates()."""
-    from qa.answering.reader import decode
-
     passages = assistant.search("How many Russian soldiers were killed in a single day?", 6)
     question = "How many Russian soldiers were killed in a single day?"
     decoding = replace(assistant.decoding, decisive_margin=None)  # all passages at once (adaptive: test below)
@@ -117,7 +112,6 @@ def test_a_damaged_onnx_file_is_one_clear_message(onnx_cache):
 
 
 def test_adaptive_reading_reads_the_rest_only_when_the_first_passages_are_not_decisive():
-    from qa.answering.reader import Decoding, Reader, decode
     from qa.schema import ArticleMeta, Chunk, Passage
 
     passages = [Passage(i, Chunk("a", i, 0, 4, "text"), ArticleMeta("a", "A"), 1.0, i) for i in range(1, 7)]

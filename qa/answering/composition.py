@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..query import Query
 from ..schema import Alternative, Answer, ArticleAnswer, Citation, Offsets, Passage, PassageRef, Source, Span
 from .calibration import Calibration
-from .reader import normalize
+from .decoding import normalize
 
 LATEST = re.compile(r"\b(?:now|latest|currently|current|so far|most recent|as of today|today)\b", re.I)
 

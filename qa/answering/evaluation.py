@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
-from .reader import normalize
+from .decoding import normalize
 from ..schema import Article
 from ..errors import QAError
 from ..jsonl import json_lines

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from ..index import follows as store
 from ..index.follows import Entry, Follow
 from ..schema import Answer
-from .reader import normalize
+from .decoding import normalize
 
 log = logging.getLogger(__name__)
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

@@ -20,7 +20,8 @@ from .calibration import Calibration, CalibrationSettings
 from .composition import Composition, compose
 from .following import Refresher
 from .protocol import Answering
-from .reader import Decoding, Reader, ReaderSettings, Reading, best_per_article, decode, ranks_of
+from .decoding import Decoding, best_per_article, decode, ranks_of
+from .reader import Reader, ReaderSettings, Reading
 from .retrieval import Retriever
 
 

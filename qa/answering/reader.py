@@ -1,37 +1,21 @@
 """Extractive reader: picks exact, whole-word answer spans from passages (our own span decoding)."""
 from __future__ import annotations
 
-import math
-import re
-import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..config import Runtime
 from ..schema import Passage, Span
+from .decoding import Decoding, decode, ranks_of
 
 EDGE_PUNCT = ",;:!?\"'“”‘’«»()[]{}<>—–-…*"
 TOP_TOKENS = 20
 KEEP_PER_WINDOW = 40
-NESTED_POOL = 40
 MAX_WORD_GROWTH = 40
 CJK_START = 0x2E80
 LEADING_PUNCT = EDGE_PUNCT + "."
-PUNCTUATION = frozenset(string.punctuation)
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How spans are chosen: length limit, nested-span preference, retrieval-rank prior, and how many
-    passages are read before a decisive margin stops the reading (values: Config)."""
-
-    max_answer_tokens: int
-    nested_margin: float
-    rank_weight: float
-    read_first: int
-    decisive_margin: float | None  # None: read every passage at once
 
 
 @dataclass(frozen=True)
@@ -200,37 +184,6 @@ class Reader:
         return spans
 
 
-def decode(spans: list[Span], ranks: dict[int, int], decoding: Decoding, n_best: int) -> list[Span]:
-    """The one decoder, for serving and for tuning: spans of the ranked chunks, best first.
-
-    Scores are start+end logit sums, comparable across passages because nothing is normalized per
-    passage, plus `rank_weight * -log(rank)` of the passage's retrieval rank (+0.5 to +2 EM on SQuAD,
-    docs/tuning.md); then a nested shorter span may win and overlaps and duplicates are merged.
-    """
-    scored = [replace(s, score=s.score + rank_prior(ranks[s.chunk_id], decoding.rank_weight))
-              for s in spans if s.chunk_id in ranks]
-    scored = sorted(scored, key=lambda s: -s.score)[:NESTED_POOL]
-    return merge(prefer_nested(scored, decoding.nested_margin), n_best)
-
-
-def ranks_of(passages: list[Passage]) -> dict[int, int]:
-    return {p.chunk_id: p.rank for p in passages}
-
-
-def best_per_article(spans: list[Span], ranks: dict[int, int], decoding: Decoding) -> list[Span]:
-    """Each article's own best span (decoded within the article alone), best first."""
-    by_article: dict[str, list[Span]] = {}
-    for span in spans:
-        by_article.setdefault(span.article_id, []).append(span)
-    best = [decode(group, ranks, decoding, 1) for group in by_article.values()]
-    return sorted((b[0] for b in best if b), key=lambda s: -s.score)
-
-
-def rank_prior(rank: int, weight: float) -> float:
-    """Retrieval evidence on the logit scale: 0 for rank 1, falling with log rank."""
-    return -weight * math.log(max(rank, 1))
-
-
 def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     """Grow a character span to whole space-delimited words ("Stolt" -> "Stoltenberg", "led" -> "U.S.-led").
 
@@ -281,50 +234,3 @@ def _abbreviation(span: str) -> bool:
     """A final "." that belongs to the word: "U.S.", "Inc.", "D.C."."""
     last = span.split()[-1]
     return last.count(".") > 1 or last in ("Inc.", "Corp.", "Co.", "Ltd.", "Jr.", "Sr.", "St.")
-
-
-def normalize(text: str) -> str:
-    """SQuAD v1.1 answer normalization: lower case, no punctuation, articles or extra spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in PUNCTUATION)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-# Words that change what a number means: "more than 1,000" must not shrink to "1,000".
-QUALIFIER = re.compile(r"\b(?:than|at least|at most|about|around|nearly|almost|over|under|up to|"
-                       r"approximately|roughly|some|only|just|no|not|never)\s*$", re.IGNORECASE)
-
-
-def prefer_nested(spans: list[Span], margin: float) -> list[Span]:
-    """Prefer the minimal answer: a span inside a better one that scores within `margin` replaces it.
-
-    ("Jens Stoltenberg" over "NATO Secretary General Jens Stoltenberg"); it keeps the outer score,
-    since both rest on the same evidence. margin 0 turns this off.
-    """
-    if margin <= 0:
-        return spans
-    ranked = sorted(spans, key=lambda s: -s.score)[:NESTED_POOL]  # decode() already trimmed to this pool
-    out = []
-    for outer in ranked:
-        inner = [s for s in ranked if s.chunk_id == outer.chunk_id and outer.start <= s.start and s.end <= outer.end
-                 and s.end - s.start < outer.end - outer.start and s.score >= outer.score - margin
-                 and not QUALIFIER.search(outer.text[: s.start - outer.start])]
-        best = max(inner, key=lambda s: s.score, default=None)
-        out.append(replace(best, score=outer.score, null_score=outer.null_score) if best else outer)
-    return out
-
-
-def merge(spans: list[Span], n_best: int) -> list[Span]:
-    """Best first; a span overlapping or equal (after normalization) to a better one is dropped."""
-    kept: list[Span] = []
-    seen: set[str] = set()
-    for span in sorted(spans, key=lambda s: -s.score):
-        key = normalize(span.text)
-        if key in seen or any(k.article_id == span.article_id and span.start < k.end and k.start < span.end
-                              for k in kept):
-            continue
-        kept.append(span)
-        seen.add(key)
-        if len(kept) >= n_best:
-            break
-    return kept

@@ -296,7 +296,7 @@ def evaluate_reader(model_dir: Path, dev: list[Example], recipe: Recipe, device:
 def gold_passage_metrics(reader, dev: list[Example], seed: int) -> tuple[dict, Calibration]:
     """The served decoding on each question's gold passage, and on another passage of its article
     (which should be refused); plus the threshold and confidence fit those pairs give."""
-    from ..answering.reader import Decoding
+    from ..answering.decoding import Decoding
 
     config = Config()
     decoding = Decoding(config.max_answer_tokens, config.nested_margin, config.rank_weight, 0, None)
