@@ -179,6 +179,11 @@ class Config:
     user_agent: str = "qa-articles/0.1 (offline question answering over articles; +https://pypi.org/project/qa-articles/)"
     # Follow-ups: the previous turn is kept as context only when it raises the reader's margin this much.
     follow_up_gain: float = 1.5  # logits; chosen on the labelled set in tests/data/followups/
+    # ... and when only the in-context version answers, it must clear the no-answer threshold by this much
+    # more; an earlier answer less confident than follow_up_confidence never stands in for a pronoun.
+    # Both chosen on the dev half of tests/data/conversations/ (benchmarks/bench_conversations.py).
+    follow_up_margin: float = 2.0
+    follow_up_confidence: float = 0.3
     # Ray (docs/scaling.md): the build's embedder actors and the answering service's replicas.
     ray_cpus_per_actor: int = 1  # CPUs (torch threads) per embedder actor on a node without a GPU
     ray_actors: int = 0  # embedder actors; 0: one per free GPU of the cluster, else per ray_cpus_per_actor free CPUs

@@ -136,6 +136,7 @@ class Query:
     k: int
     context: str | None = None  # what retrieval searches instead of the question (a follow-up in context)
     filter: Filter = field(default_factory=Filter)
+    latest: bool = False  # wants the newest article's figure though it does not say so (a chat follow-up)
 
     @classmethod
     def of(cls, question: object, config, *, k: object = None, context: object = None, since: object = None,
@@ -154,10 +155,10 @@ class Query:
     def to_dict(self) -> dict[str, Any]:
         f = self.filter
         return {"question": self.question, "k": self.k, "context": self.context, "since": f.since,
-                "until": f.until, "sites": list(f.sites)}
+                "until": f.until, "sites": list(f.sites), "latest": self.latest}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Query":
         dates = DateRange(data.get("since"), data.get("until")) if data.get("since") or data.get("until") else None
         return cls(data["question"], int(data.get("k") or 0), data.get("context"),
-                   Filter(dates, tuple(data.get("sites") or ())))
+                   Filter(dates, tuple(data.get("sites") or ())), bool(data.get("latest")))

@@ -9,9 +9,8 @@ import pytest
 from conftest import ROOT, SEEDS
 
 from qa import Assistant, Config
-from qa.surfaces.followups import Turn, answer_in_context
+from qa.surfaces.followups import Turn, anaphoric, answer_in_context, fill_fragment, follow_up_candidate, substitute
 
-pytestmark = pytest.mark.integration
 DATA = ROOT / "tests" / "data" / "followups"
 ARTICLES = DATA / "articles"
 CASES = json.loads((DATA / "cases.json").read_text())
@@ -32,6 +31,7 @@ def converse(assistant, history_questions, question):
     return answer_in_context(assistant, assistant.query(question), turns)
 
 
+@pytest.mark.integration
 def test_labelled_follow_ups(news):
     rows = []
     for case in CASES:
@@ -56,9 +56,58 @@ def test_labelled_follow_ups(news):
     assert summary["follow_ups_resolved"] >= 0.9, [r for r in follow if not r["correct"]]
 
 
+@pytest.mark.integration
 def test_no_antecedent_is_forced_on_a_pronoun_that_does_not_fit(news):
     _, resolved = converse(news, ["Which city has the Wagner group made advances near?"], "What did he say about it?")
     assert "Bakhmut say" not in resolved.question
     _, resolved = converse(news, ["Who urged members of the alliance to ramp up ammunition production?"],
                            "What did she say about him?")
     assert resolved.question.count("Stoltenberg") <= 1 and "Stoltenberg say about Jens" not in resolved.question
+
+
+@pytest.mark.parametrize("piece,earlier,expected", [
+    ("And in 2024", "How many goals did Lucas Moreira score last season?", "How many goals did Lucas Moreira score in 2024?"),
+    ("on Wednesday", "How high did the river peak in Lesk on Sunday?", "How high did the river peak in Lesk on Wednesday?"),
+    ("By whom", "When was the case against Zoomly brought?", "By whom was the case against Zoomly brought?"),
+    ("When", "Where will the amphorae be shown?", "When will the amphorae be shown?"),
+    ("Why so few", "How many goals did Lucas Moreira score in 2023?", "Why did Lucas Moreira score in 2023 so few?"),
+    ("Why", "What was the profit?", "Why was the profit 310 million euros?"),
+    ("Marta Kowalski", "What share of the vote did Daniel Okafor win?", "What share of the vote did Marta Kowalski win?"),
+    ("the revenue", "What was Nordlicht Energy's net profit for 2025?", "What was Nordlicht Energy's revenue for 2025?"),
+    ("the first one", "When is the second rail strike planned?", "When is the first rail strike planned?"),
+    ("Designed by whom", "How long is the new Halden bridge?", "By whom is the new Halden bridge designed?"),
+    ("From which university", "Who led the team that found the wreck?", "From which university is Paolo Ricci?"),
+])
+def test_a_fragment_takes_the_frame_of_the_earlier_question(piece, earlier, expected):
+    readings = fill_fragment(piece.removeprefix("And "), earlier, "310 million euros" if "profit" in earlier else "Paolo Ricci")
+    assert readings[0] == expected
+
+
+def test_a_plain_noun_phrase_is_read_several_ways_and_the_evidence_chooses():
+    readings = fill_fragment("the tunnel at Moss", "By whom was the new Halden bridge designed?", "Tomas Berg")
+    assert readings == ["By whom was the tunnel at Moss designed?", "What was the tunnel at Moss?"]
+
+
+@pytest.mark.parametrize("question,history,expected", [
+    ("How much did they pay?", [Turn("Which club signed Lucas Moreira?", "Porto Azul")], "How much did Porto Azul pay?"),
+    ("Who is their coach?", [Turn("Which club signed Lucas Moreira?", "Porto Azul")], "Who is Porto Azul's coach?"),
+    ("What are they building?", [Turn("How many soldiers are in the valley now?", "1,400")], "What are the soldiers building?"),
+    ("Who led the team that found it?", [Turn("How deep is the Roman shipwreck off Sicily?", "60 metres")],
+     "Who led the team that found the Roman shipwreck off Sicily?"),
+    ("How old is he?", [Turn("How many goals did Lucas Moreira score last season?", "18")], "How old is Lucas Moreira?"),
+    ("How old is he?", [Turn("Who is the coach?", "Rui Almeida", confidence=0.1)], "How old is he?"),  # unsure: not carried
+])
+def test_pronouns_take_answers_and_subjects_of_their_kind(question, history, expected):
+    assert substitute(question, history, min_confidence=0.3) == expected
+
+
+def test_what_needs_the_context_and_what_carries_the_latest_figure():
+    assert anaphoric("How much did they pay?") and not anaphoric("Who is NATO supporting in its self-defense?")
+    assert anaphoric("Who is the mayor there?")  # "the mayor" cannot be what "there" stands for
+    so_far = [Turn("How many people have died so far?", "Nine", latest=True)]
+    assert follow_up_candidate("And how many are displaced?", so_far).latest  # an elliptical figure question
+    assert not follow_up_candidate("What are they building?", so_far).latest  # not a figure
+    assert not follow_up_candidate("And in 2024?", so_far).latest  # its own time
+    assert follow_up_candidate("Why?", so_far).needs_context
+    standalone = follow_up_candidate("Who is the health minister of Kessel?", so_far)
+    assert standalone.follow_up and not standalone.needs_context  # read both ways; the evidence decides

@@ -12,6 +12,7 @@ from .calibration import Calibration
 from .decoding import normalize
 
 LATEST = re.compile(r"\b(?:now|latest|currently|current|so far|most recent|as of today|today)\b", re.I)
+EARLIEST = re.compile(r"\b(?:at first|initially|originally|at the start|in the beginning|at the outset|earliest)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,20 @@ def compose(query: Query, passages: list[Passage], spans: list[Span], per_articl
 
 
 def newest_answer(query: Query, answering: list[Span], by_chunk: dict[int, Passage]) -> Span | None:
-    """The newest article's answer, when the question asks for the latest."""
-    if not asks_for_latest(query):
-        return None
+    """The newest article's answer when the question asks for the latest; the oldest one's when it asks
+    what was reported at first ("How many soldiers were sent at first?")."""
     dated = [s for s in answering if by_chunk[s.chunk_id].article.published]
-    return max(dated, key=lambda s: (by_chunk[s.chunk_id].article.published, s.score), default=None)
+    if asks_for_latest(query):
+        return max(dated, key=lambda s: (by_chunk[s.chunk_id].article.published, s.score), default=None)
+    if EARLIEST.search(query.question):
+        return min(dated, key=lambda s: (by_chunk[s.chunk_id].article.published, -s.score), default=None)
+    return None
 
 
 def asks_for_latest(query: Query) -> bool:
     """ "How many have died so far?", or a date range that ends today."""
     until = query.filter.until
-    return bool(LATEST.search(query.question)) or bool(until and until >= datetime.date.today().isoformat())
+    return query.latest or bool(LATEST.search(query.question)) or bool(until and until >= datetime.date.today().isoformat())
 
 
 def other_articles(spans: list[Span], by_chunk: dict[int, Passage], calibration: Calibration,

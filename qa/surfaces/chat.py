@@ -39,7 +39,8 @@ def ask(assistant: Answering, library: Library, query: Query, history: list[Turn
     article = ""
     if ans.found and not ans.source.url:
         article = whole_article(library, ans.source.article_id, ans.source.page)
-    return format_reply(ans, resolved, article), Turn(query.question, ans.text, resolved.question, timeline(ans))
+    return format_reply(ans, resolved, article), Turn(query.question, ans.text, resolved.question, timeline(ans),
+                                                      ans.confidence, resolved.latest)
 
 
 def turn_of(assistant: Answering, library: Library, message: str, history: list[Turn], since: object = None,

@@ -13,6 +13,7 @@ node must see the index folder at the same path (shared storage). Errors come ba
 import signal
 import sys
 import time
+from dataclasses import replace
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -40,6 +41,7 @@ class AnswerRequest(BaseModel):
     until: str | None = None
     sites: list[str] | str | None = None  # hosts ("reuters.com"); a site includes its subdomains
     site: list[str] | str | None = None
+    latest: bool = False  # wants the newest article's figure (a chat follow-up of a "so far" question)
 
 
 @serve.deployment(name="answer")
@@ -55,9 +57,10 @@ class AnswerService:
     @api.post("/answer")
     def answer(self, request: AnswerRequest) -> JSONResponse:
         try:
-            result = self.assistant.answer(request.question, k=request.k, query=request.context or request.query,
-                                           since=request.since, until=request.until,
-                                           site=request.sites if request.sites is not None else request.site)
+            query = self.assistant.query(request.question, k=request.k, query=request.context or request.query,
+                                         since=request.since, until=request.until,
+                                         site=request.sites if request.sites is not None else request.site)
+            result = self.assistant.ask(replace(query, latest=request.latest))
         except QAError as err:  # the kinds the client raises again (qa/errors.py)
             return self.error(err.status, err.kind, err)
         return JSONResponse(result.to_dict(), headers={REPLICA_HEADER: self.replica})
