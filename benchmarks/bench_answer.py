@@ -12,7 +12,7 @@ import json
 import math
 
 import numpy as np
-from common import RESULTS, squad, write_results
+from common import RESULTS, squad, with_overrides, write_results
 
 from qa.config import Config
 from qa.answering.evaluation import evaluate, squad_articles, summarize
@@ -91,9 +91,7 @@ def main() -> None:
     config = base.with_(index_dir=RESULTS.parent / "data" / f"index-dev-{args.chunk_tokens or base.chunk_tokens}",
                         null_margin_threshold=-math.inf, retrieval=args.mode, k=args.k,
                         chunk_tokens=args.chunk_tokens)
-    for item in args.set:
-        key, value = item.split("=", 1)
-        config = config.with_(**{key: type(getattr(base, key))(value)})
+    config = with_overrides(config, args.set)
     assistant, tuning = tuning_split(config, args.every)
     report = evaluate(assistant, tuning + out_of_corpus(args.ooc // args.every), k=config.k, progress=True)
     raw = report.rows

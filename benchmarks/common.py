@@ -46,3 +46,11 @@ def read_times(reader, batches, decoding) -> list[float]:
         reader.run(question, passages, 4, decoding)
         ms.append((time.perf_counter() - t) * 1000)
     return ms
+
+
+def with_overrides(config, items: list[str]):
+    """`config` with each FIELD=VALUE of `--set` applied (the value parsed as the field's type)."""
+    for item in items:
+        key, value = item.split("=", 1)
+        config = config.with_(**{key: type(getattr(config, key))(value)})
+    return config

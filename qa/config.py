@@ -146,8 +146,9 @@ class Config:
     reader_stride: int = 128
     max_answer_tokens: int = 30
     n_alternatives: int = 3
-    # Span score bonus of rank_weight * -log(retrieval rank): retrieval evidence helps the reader (docs/tuning.md).
-    rank_weight: float = 1.0
+    # Span score bonus of rank_weight * -log(retrieval rank): retrieval evidence helps the reader (docs/tuning.md;
+    # 1.5 with null_weight 2, chosen by two-fold cross-validation, benchmarks/bench_aggregate.py).
+    rank_weight: float = 1.5
     # Adaptive reading: read the top read_first passages, and the rest only when the best margin so far is
     # below decisive_margin (logits; None reads all k at once). Chosen with k by benchmarks/sweep_adaptive.py
     # (results/adaptive-onnx-int8.md): the time int8 saves is spent on reading up to 15 passages.
@@ -155,6 +156,14 @@ class Config:
     decisive_margin: float | None = 14.0
     # A shorter span nested in the best one wins when its score is this close (SQuAD answers are minimal).
     nested_margin: float = 0.5
+    # Evidence pooled across passages: equal answers add up as best + pool_weight * log(sum of exp(score -
+    # best)) over the passages that give them (0: the best single span wins); pool_contained also pools a
+    # span with a longer answer that holds it. Off: no cross-validated gain on SQuAD (+-0.1 EM, docs/tuning.md).
+    pool_weight: float = 0.0
+    pool_contained: bool = False
+    # Spans ranked by score - null_weight * their window's [CLS] score (a passage that expects no answer counts
+    # less); the no-answer margin is unchanged. +1.6 EM cross-validated at the same read time (docs/tuning.md).
+    null_weight: float = 2.0
     # No-answer threshold on margin = best span score - null score, and confidence = sigmoid(a * margin + b):
     # fitted to each reader and kept beside it (calibration.json, qa/calibration.py). None: the reader's own.
     null_margin_threshold: float | None = None
@@ -181,7 +190,8 @@ class Config:
     follow_up_gain: float = 1.5  # logits; chosen on the labelled set in tests/data/followups/
     # ... and when only the in-context version answers, it must clear the no-answer threshold by this much
     # more; an earlier answer less confident than follow_up_confidence never stands in for a pronoun.
-    # Both chosen on the dev half of tests/data/conversations/ (benchmarks/bench_conversations.py).
+    # On the dev half of tests/data/conversations/ (benchmarks/bench_conversations.py) margins 0, 2 and 4
+    # and confidences 0 and 0.3 give the same answers; 0.6 lets one unanswerable follow-up through.
     follow_up_margin: float = 2.0
     follow_up_confidence: float = 0.3
     # Ray (docs/scaling.md): the build's embedder actors and the answering service's replicas.

@@ -59,3 +59,13 @@ def test_no_pooling_is_the_best_single_span():
     spans = [span("Kyiv", 1, 5.0), span("Kyiv", 2, 4.9), span("Lviv", 3, 5.2)]
     assert [s.text for s in decode(spans, {1: 1, 2: 2, 3: 3}, Decoding(30, 0.5, 0.0, 0, None), 2)] == ["Lviv", "Kyiv"]
     assert decode(spans, {1: 1, 2: 2, 3: 3}, Decoding(30, 0.5, 0.0, 0, None, pool_weight=1.0), 1)[0].text == "Kyiv"
+
+
+def test_ranking_by_margin_keeps_each_spans_own_score_and_margin():
+    sure = span("Kyiv", 1, 6.0, null=-2.0)  # margin 8: the passage does not expect "no answer"
+    doubtful = span("Lviv", 2, 7.0, null=4.0)  # higher raw score, margin 3
+    raw = decode([sure, doubtful], {1: 1, 2: 2}, Decoding(30, 0.5, 0.0, 0, None), 2)
+    assert [s.text for s in raw] == ["Lviv", "Kyiv"]
+    by_margin = decode([sure, doubtful], {1: 1, 2: 2}, Decoding(30, 0.5, 0.0, 0, None, null_weight=1.0), 2)
+    assert [s.text for s in by_margin] == ["Kyiv", "Lviv"]
+    assert (by_margin[0].score, by_margin[0].margin, by_margin[1].margin) == (6.0, 8.0, 3.0)  # reported as read

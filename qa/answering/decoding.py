@@ -31,6 +31,7 @@ class Decoding:
     decisive_margin: float | None  # None: read every passage at once
     pool_weight: float = 0.0  # 0: the best single span wins; else equal answers pool their evidence (pool())
     pool_contained: bool = False  # a span inside another passage's longer answer pools with it
+    null_weight: float = 0.0  # rank by score - null_weight * [CLS] score (1: by margin); the margin is unchanged
 
 
 def decode(spans: list[Span], ranks: dict[int, int], decoding: Decoding, n_best: int) -> list[Span]:
@@ -39,11 +40,14 @@ def decode(spans: list[Span], ranks: dict[int, int], decoding: Decoding, n_best:
     Scores are start+end logit sums, comparable across passages because nothing is normalized per
     passage, plus `rank_weight * -log(rank)` of the passage's retrieval rank (+0.5 to +2 EM on SQuAD,
     docs/tuning.md); then a nested shorter span may win and overlaps and duplicates are merged. With
+    `null_weight`, spans are ranked by score minus that share of their window's [CLS] score (by margin at
+    1: a passage that "expects" no answer counts less), and reported with their own score and margin. With
     `pool_weight` set, each passage's answers are decoded alone and equal answers pool their scores
     across passages (`pool`).
     """
     prior = {cid: rank_prior(rank, decoding.rank_weight) for cid, rank in ranks.items()}
-    keyed = [(s.score + prior[s.chunk_id], s) for s in spans if s.chunk_id in prior]
+    gamma = decoding.null_weight
+    keyed = [(s.score + prior[s.chunk_id] - gamma * s.null_score, s) for s in spans if s.chunk_id in prior]
     if not keyed:
         return []
     if decoding.pool_weight > 0:
@@ -51,9 +55,11 @@ def decode(spans: list[Span], ranks: dict[int, int], decoding: Decoding, n_best:
         near = [replace(s, score=k) for k, s in keyed if k >= top - POOL_WINDOW]
         answers = [a for group in by_key(near, lambda s: s.chunk_id).values()
                    for a in merge(prefer_nested(best_first(group), decoding.nested_margin), PER_PASSAGE)]
-        return merge(pool(answers, decoding.pool_weight, decoding.pool_contained), n_best)
-    best = [replace(s, score=k) for k, s in heapq.nlargest(NESTED_POOL, keyed, key=itemgetter(0))]
-    return merge(prefer_nested(best, decoding.nested_margin), n_best)
+        found = merge(pool(answers, decoding.pool_weight, decoding.pool_contained), n_best)
+    else:
+        best = [replace(s, score=k) for k, s in heapq.nlargest(NESTED_POOL, keyed, key=itemgetter(0))]
+        found = merge(prefer_nested(best, decoding.nested_margin), n_best)
+    return [replace(s, score=s.score + gamma * s.null_score) for s in found] if gamma else found
 
 
 def best_first(spans: list[Span]) -> list[Span]:

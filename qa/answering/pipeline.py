@@ -46,7 +46,8 @@ class Assistant(Answering):
     @property
     def decoding(self) -> Decoding:
         c = self.config
-        return Decoding(c.max_answer_tokens, c.nested_margin, c.rank_weight, c.read_first, c.decisive_margin)
+        return Decoding(c.max_answer_tokens, c.nested_margin, c.rank_weight, c.read_first, c.decisive_margin,
+                        c.pool_weight, c.pool_contained, c.null_weight)
 
     @property
     def retriever(self) -> Retriever:
