@@ -6,32 +6,32 @@ turn goes through `qa.surfaces.followups.answer_in_context`, the function the Gr
 is right when its expected text is in the answer, or, when none is expected, when it is refused; a
 standalone later question must also not be answered in context.
 
-Run: python benchmarks/bench_conversations.py [--split dev|test|both] [--name conversations]
-     (results/NAME.{json,md}; --rows prints every turn)
+Run: python benchmarks/bench_conversations.py [--split dev|test|both] [--name followups] [--before DIR]
+     (results/NAME.{json,md}; --rows prints every turn; --before: the qa package of another checkout, a git
+     worktree of an earlier commit, answers instead)
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, write_results
+from common import ROOT, with_overrides, write_results
 
-from qa import Assistant, Config
-from qa.answering.evaluation import percentile
-from qa.surfaces.followups import Turn, answer_in_context
 
 DATA = ROOT.parent / "tests" / "data" / "conversations"
 KINDS = ("first", "standalone", "pronoun", "ellipsis", "unanswerable")
 TARGETS = {"follow-ups": 85.0, "ellipsis": 70.0, "unanswerable": 75.0, "standalone": 100.0}
 
 
-def assistant_for(folder: Path, **overrides) -> Assistant:
+def assistant_for(folder: Path, overrides: list[str] = ()):
     """An assistant on the set's articles (both halves: each is the other's distractor) and the seeds."""
-    a = Assistant(Config().with_(index_dir=folder / "index", articles_dir=DATA / "articles", **overrides))
+    from qa import Assistant, Config
+
+    a = Assistant(with_overrides(Config().with_(index_dir=folder / "index", articles_dir=DATA / "articles"), overrides))
     a.library.rebuild(a.library.load([ROOT.parent / "seeds", DATA / "articles"]).articles)
     a.warm_up()
     return a
@@ -45,7 +45,9 @@ def right(turn: dict, answer, resolved) -> bool:
     return answer.found and turn["answer"].lower() in answer.text.lower()
 
 
-def converse(assistant: Assistant, split: str) -> list[dict]:
+def converse(assistant, split: str) -> list[dict]:
+    from qa.surfaces.followups import Turn, answer_in_context
+
     rows = []
     for n, conversation in enumerate(json.loads((DATA / f"{split}.json").read_text())["conversations"]):
         history: list[Turn] = []
@@ -57,11 +59,16 @@ def converse(assistant: Assistant, split: str) -> list[dict]:
                          "resolved": resolved.question, "in_context": resolved.follow_up, "ms": round(ms, 1),
                          "margin": round(answer.margin, 2), "confidence": answer.confidence,
                          "right": right(turn, answer, resolved)})
-            history.append(Turn(turn["question"], answer.text, resolved.question, (), answer.confidence, resolved.latest))
+            known = Turn.__dataclass_fields__  # an earlier version's Turn may lack the newer fields (--before)
+            history.append(Turn(**{k: v for k, v in {"question": turn["question"], "answer": answer.text,
+                                                    "resolved": resolved.question, "confidence": answer.confidence,
+                                                    "latest": getattr(resolved, "latest", False)}.items() if k in known}))
     return rows
 
 
 def summary(rows: list[dict]) -> dict:
+    from qa.answering.evaluation import percentile
+
     def share(members):
         return {"right": sum(r["right"] for r in members), "of": len(members),
                 "pct": round(100 * sum(r["right"] for r in members) / len(members), 1) if members else None}
@@ -79,12 +86,16 @@ def summary(rows: list[dict]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="both", choices=["dev", "test", "both"])
-    ap.add_argument("--name", default="conversations")
+    ap.add_argument("--name", default="followups")
+    ap.add_argument("--before", default=None, metavar="DIR")
     ap.add_argument("--rows", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a Config field")
     args = ap.parse_args()
+    if args.before:  # common.py put this checkout first on the path; qa is not imported yet
+        sys.path.insert(0, args.before)
     splits = ["dev", "test"] if args.split == "both" else [args.split]
     with tempfile.TemporaryDirectory() as tmp:
-        assistant = assistant_for(Path(tmp))
+        assistant = assistant_for(Path(tmp), args.set)
         rows = {s: converse(assistant, s) for s in splits}
     sums = {s: summary(r) for s, r in rows.items()}
     lines = ["# Follow-ups on the labelled conversations (tests/data/conversations)", "",

@@ -44,6 +44,15 @@ def add_feed(page, feed_url: str, done: str) -> None:
     page.wait_for_function(f"() => {done}.test(document.querySelector('#status').innerText)", timeout=90_000)
 
 
+def upload(page, path) -> None:
+    """Add one file in the Articles tab and wait until it is indexed."""
+    page.get_by_role("tab", name="Articles").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_timeout(1500)
+    page.locator("#add-files").click()
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('1 added')", timeout=60_000)
+
+
 def test_chat_upload_and_screenshot(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -62,12 +71,7 @@ def test_chat_upload_and_screenshot(server, tmp_path):
         assert "Confidence" in chat
         assert page.locator("#chat mark").first.inner_text() == "Jens Stoltenberg"
 
-        page.get_by_role("tab", name="Articles").click()
-        page.locator("#upload input[type=file]").set_input_files(str(article))
-        page.wait_for_timeout(1500)
-        page.locator("#add-files").click()
-        page.wait_for_function("() => document.querySelector('#status').innerText.includes('1 added')",
-                               timeout=60_000)
+        upload(page, article)
         assert "uploads/harbour.txt" in page.locator("#articles").inner_text()
         assert (tmp / "articles" / "uploads" / "harbour.txt").exists()  # the articles folder, never seeds/
 
@@ -373,3 +377,28 @@ def test_the_timeline_shows_each_articles_figure_and_a_question_can_be_followed(
             browser.close()
     finally:
         site.stop()
+
+
+def test_an_elliptical_follow_up_is_answered_from_the_earlier_question(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    article = tmp_path / "striker.md"
+    article.write_text("---\ntitle: Porto Azul sign a striker\ndate: 2026-01-20\n---\nPorto Azul have signed the striker "
+                       "Lucas Moreira from Lyon. Moreira scored 18 goals in the league last season. In 2024 he scored 11 "
+                       "goals, and in 2023 he scored only four after a knee injury.\n")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(url)
+        upload(page, article)
+        page.get_by_role("tab", name="Chat").click()
+        assert "18" in send(page, "How many goals did Lucas Moreira score last season?")
+        reply = send(page, "And in 2024?")
+        assert "11" in reply and "Follow-up" in reply
+        assert "How many goals did Lucas Moreira score in 2024?" in reply  # the question the reader got
+        shot = tmp_path / "ellipsis.png"
+        page.screenshot(path=str(shot), full_page=True)
+        OUTPUT.mkdir(exist_ok=True)
+        shutil.copy(shot, OUTPUT / "chat-ellipsis.png")
+        browser.close()

@@ -60,7 +60,8 @@ def test_answers_come_back_as_typed_answers(stand_in, tmp_path):
     assert answer == ANSWER and isinstance(answer.other_articles[0].articles[0], Citation)  # typed, not dicts
     assert answer.query == ASKED  # the query as the surface built it, echoed back
     assert state["sent"][-1] == ("POST", "/answer", {"question": "Where?", "k": 4, "context": "Where now?",
-                                                     "since": "2026-11-01", "until": None, "sites": ["b.example"]})
+                                                     "since": "2026-11-01", "until": None, "sites": ["b.example"],
+                                                     "latest": False})
 
 
 def test_the_remote_assistant_has_no_models_and_writes_no_index():

@@ -111,3 +111,21 @@ def test_what_needs_the_context_and_what_carries_the_latest_figure():
     assert follow_up_candidate("Why?", so_far).needs_context
     standalone = follow_up_candidate("Who is the health minister of Kessel?", so_far)
     assert standalone.follow_up and not standalone.needs_context  # read both ways; the evidence decides
+
+
+def test_an_in_context_answer_must_be_about_its_antecedent_and_of_the_kind_asked():
+    from qa.schema import Answer
+    from qa.surfaces.followups import refusal, supported
+
+    def answer(text, passage):
+        return Answer(question="q", text=text, found=True, confidence=0.8, passage=passage)
+
+    port = answer("Marta Kowalski", "Okafor defeated the incumbent mayor Marta Kowalski in Port Adler.")
+    assert not supported(port, "Who is the mayor there?", "Who is the mayor in Hamburg?")  # another town's mayor
+    assert supported(port, "Who is the mayor there?", "Who is the mayor in Port Adler?")
+    count = answer("300", "About 300 amphorae were found in the wreck.")
+    assert not supported(count, "How much are they worth?", "How much are the amphorae worth?")  # not money
+    assert supported(answer("30 million euros", "The amphorae are worth 30 million euros."),
+                     "How much are they worth?", "How much are the amphorae worth?")
+    refused = refusal(port)
+    assert not refused.found and refused.text == "" and refused.confidence == 0.2 and refused.source is None

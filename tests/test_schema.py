@@ -49,7 +49,7 @@ def test_schema_2_round_trips_exactly_and_says_its_version():
     assert data["schema"] == SCHEMA == 2
     assert set(data["source"]) == {"article_id", "title", "source", "url", "published", "site", "page"}
     assert data["query"] == {"question": "Who keeps the light?", "k": 1, "context": "The lighthouse. Who keeps the light?",
-                             "since": "2026-11-01", "until": None, "sites": []}
+                             "since": "2026-11-01", "until": None, "sites": [], "latest": False}
     assert Answer.from_json(a.to_json()) == a
     assert isinstance(Answer.from_json(a.to_json()).other_articles[0], ArticleAnswer)
     assert isinstance(Answer.from_json(a.to_json()).passages[0], PassageRef)

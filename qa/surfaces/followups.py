@@ -295,6 +295,7 @@ def answer_in_context(assistant: Answering, query: Query, history: list[Turn]) -
         return assistant.ask(query), plain
     in_context = replace(query, question=candidate.question, latest=candidate.latest,
                          context=None if candidate.query == candidate.question else candidate.query)
+    query = replace(query, latest=candidate.latest)  # the conversation's intent, whichever version answers
     if candidate.needs_context:
         readings = [candidate] + [replace(candidate, question=r) for r in candidate.readings]
         answers = assistant.ask_all([replace(in_context, question=r.question) for r in readings])
@@ -309,7 +310,7 @@ def answer_in_context(assistant: Answering, query: Query, history: list[Turn]) -
             with_context.margin >= alone.margin + config.follow_up_gain if alone.found
             else with_context.margin >= threshold(assistant) + config.follow_up_margin):
         return with_context, candidate
-    return alone, plain
+    return alone, replace(plain, latest=candidate.latest)
 
 
 STOP = frozenset("""a an the of in on at to for from by with and or is are was were be been do does did will would can
@@ -317,10 +318,17 @@ could has have had should may might must what which who whom whose when where wh
 deep big often say said tell told this that it its they them their there he him his she her hers so about now""".split())
 
 
+MONEY_QUESTION = re.compile(r"^\s*(?:and\s+)?how\s+much\b.*\b(?:worth|cost|costs|pay|paid|salary|earn|earns|earned|spend|"
+                            r"spent|invest|invested|price|fee|charge|charged)\b", re.I)
+MONEY = re.compile(r"[$€£¥]|\b(?:euros?|dollars?|pounds?|kroner|krona|kronor|francs?|yen|yuan|rupees?|pesos?|rubles?|"
+                   r"cents?|EUR|USD|GBP)\b", re.I)
+
+
 def supported(answer: Answer, typed: str, resolved: str) -> bool:
     """Does the passage that answers a follow-up speak of what the question is about? Some word of its
     antecedent (what the rules put in for a pronoun or a fragment) must be in it: "Who is the mayor in
-    Hamburg?" is not answered by another town's mayor. (Asking also for one of the typed words, so that
+    Hamburg?" is not answered by another town's mayor; a question for a price is answered by an amount of
+    money. (Asking also for one of the typed words, so that
     "What is his salary?" is not answered by a transfer fee, refused 5 right answers on the dev half for
     3 unanswerable ones: synonyms, "grew" for "grow".)"""
     if not answer.found:
@@ -331,6 +339,8 @@ def supported(answer: Answer, typed: str, resolved: str) -> bool:
         return {w[:5] for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOP}
 
     added = words(resolved) - words(typed)
+    if MONEY_QUESTION.search(resolved) and not MONEY.search(answer.text):
+        return False  # "How much are they worth?" is not answered by a count
     return not added or bool(added & words(passage))
 
 

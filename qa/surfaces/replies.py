@@ -107,7 +107,7 @@ def format_reply(ans: Answer, resolved: Resolved | None = None, article: str = "
     """The assistant's chat message: answer, confidence, source, highlighted passage, other articles."""
     parts = []
     if resolved is not None and resolved.follow_up:
-        parts.append(f"*Follow-up: searched for “{escape(resolved.query)}”*")
+        parts.append(f"*Follow-up, read as “{escape(resolved.question)}”; searched for “{escape(resolved.query)}”*")
     if note := filter_note(ans):
         parts.append(note)
     if ans.found:
