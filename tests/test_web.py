@@ -221,3 +221,5 @@ def test_prefer_latest_takes_the_newest_articles_answer_when_asked_for_the_lates
     plain = Assistant(config.with_(prefer_latest=False)).answer(
         "How many people have been killed in the Riverton floods so far?")
     assert "23" in {plain.text} | {o.text for o in plain.other_articles}
+    first = assistant.answer("How many people had been killed in the Riverton floods at first?")
+    assert first.text.removeprefix("At least ") == "12"  # "at first": the oldest article's figure
