@@ -37,9 +37,8 @@ class Decoding:
 def decode(spans: list[Span], ranks: dict[int, int], decoding: Decoding, n_best: int) -> list[Span]:
     """The one decoder, for serving and for tuning: spans of the ranked chunks, best first.
 
-    Scores are start+end logit sums, comparable across passages because nothing is normalized per
-    passage, plus `rank_weight * -log(rank)` of the passage's retrieval rank (+0.5 to +2 EM on SQuAD,
-    docs/tuning.md); then a nested shorter span may win and overlaps and duplicates are merged. With
+    Scores are start+end logit sums plus `rank_weight * -log(rank)` of the passage's retrieval rank (+0.5
+    to +2 EM on SQuAD, docs/tuning.md); then a nested shorter span may win and overlaps and duplicates are merged. With
     `null_weight`, spans are ranked by score minus that share of their window's [CLS] score (by margin at
     1: a passage that "expects" no answer counts less), and reported with their own score and margin. With
     `pool_weight` set, each passage's answers are decoded alone and equal answers pool their scores
@@ -126,10 +125,7 @@ def ranks_of(passages: list[Passage]) -> dict[int, int]:
 
 def best_per_article(spans: list[Span], ranks: dict[int, int], decoding: Decoding) -> list[Span]:
     """Each article's own best span (decoded within the article alone), best first."""
-    by_article: dict[str, list[Span]] = {}
-    for span in spans:
-        by_article.setdefault(span.article_id, []).append(span)
-    best = [decode(group, ranks, decoding, 1) for group in by_article.values()]
+    best = [decode(group, ranks, decoding, 1) for group in by_key(spans, lambda s: s.article_id).values()]
     return sorted((b[0] for b in best if b), key=lambda s: -s.score)
 
 

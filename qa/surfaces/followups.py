@@ -187,11 +187,11 @@ TRAILING_WH = re.compile(r"^((?:[\w'-]+\s+){0,2}?[\w'-]+)\s+(by\s+(?:whom|what|w
 def _fill(piece: str, earlier: str, answer: str) -> str | list[str]:
     piece = piece.strip().rstrip("?").strip()
     base = earlier.strip().rstrip("?").strip()
-    if (trailing := TRAILING_WH.match(piece)) and frame_of(base):  # "Designed by whom?" -> "By whom is … designed?"
-        return f"{trailing.group(2)[:1].upper()}{trailing.group(2)[1:]} {frame_of(base)[1]} {trailing.group(1).lower()}?"
+    frame = frame_of(base)
+    if (trailing := TRAILING_WH.match(piece)) and frame:  # "Designed by whom?" -> "By whom is … designed?"
+        return f"{trailing.group(2)[:1].upper()}{trailing.group(2)[1:]} {frame[1]} {trailing.group(1).lower()}?"
     if TIME_FRAGMENT.match(piece):
         return (TIME.sub(piece, base, count=1) if TIME.search(base) else f"{base} {piece}") + "?"
-    frame = frame_of(base)
     if WH.match(piece):
         if frame:
             head, rest = frame
